@@ -14,5 +14,14 @@
     "installable": True,
     "depends": ["account"],
     "external_dependencies": {"python": ["requests", "lxml"]},
-    "data": [],
+    "data": [
+        "security/security.xml",
+        "security/ir.model.access.csv",
+        "data/ir_cron.xml",
+        "views/res_config_settings_views.xml",
+        "views/kleer_log_views.xml",
+        "views/account_move_views.xml",
+        "views/res_partner_views.xml",
+        "views/product_views.xml",
+    ],
 }

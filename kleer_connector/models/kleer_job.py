@@ -1,0 +1,477 @@
+"""The delivery queue: every piece of work exchanged with Kleer is a job.
+
+A job is claimed in its own committed transaction (``FOR UPDATE SKIP
+LOCKED`` then state ``sending``), so two workers never take the same one and
+nothing holds a lock while Kleer is called. The work then runs in another
+transaction that handlers commit the moment Kleer answers. A job found in
+``sending`` by a later run was interrupted: its outcome is unknown, so it is
+retried with ``check_remote`` set and the handler looks in Kleer first.
+"""
+
+import logging
+import random
+import traceback
+from datetime import timedelta
+
+from odoo import SUPERUSER_ID, _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..kleer_api import KleerError, KleerUnknownOutcome
+
+_logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 50
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = 60  # seconds; doubled per attempt
+BACKOFF_MAX = 3600
+STALE_AFTER = timedelta(minutes=15)  # far above the client's read timeout
+OPEN_STATES = ("pending", "sending", "failed")
+
+
+class KleerMappingError(UserError):
+    """Data that cannot be expressed in Kleer: waits for a person."""
+
+
+class KleerRun:
+    """One batch: a Kleer client per company, and master data read once."""
+
+    def __init__(self):
+        self._clients = {}
+        self._cache = {}
+
+    def client(self, company):
+        if company.id not in self._clients:
+            self._clients[company.id] = company._kleer_client()
+        return self._clients[company.id]
+
+    def cached(self, company, key, loader):
+        cache_key = (company.id, key)
+        if cache_key not in self._cache:
+            self._cache[cache_key] = loader()
+        return self._cache[cache_key]
+
+    def forget(self, company, key):
+        self._cache.pop((company.id, key), None)
+
+    def close(self):
+        for client in self._clients.values():
+            client.close()
+
+
+class KleerJob(models.Model):
+    _name = "kleer.job"
+    _description = "Kleer delivery job"
+    _order = "priority, id"
+
+    company_id = fields.Many2one("res.company", required=True, index=True)
+    direction = fields.Selection(
+        [("out", "Odoo → Kleer"), ("in", "Kleer → Odoo")], required=True, default="out"
+    )
+    operation = fields.Char(required=True)
+    res_model = fields.Char("Odoo model", required=True)
+    res_id = fields.Many2oneReference("Odoo record id", model_field="res_model")
+    record_name = fields.Char("Odoo record")
+    kleer_ref = fields.Integer("Kleer id to fetch", help="For jobs that pull from Kleer.")
+    state = fields.Selection(
+        [
+            ("pending", "Pending"),
+            ("sending", "Sending"),
+            ("done", "Done"),
+            ("failed", "Failed"),
+            ("ignored", "Ignored"),
+        ],
+        default="pending",
+        required=True,
+        index=True,
+    )
+    priority = fields.Integer(default=10)
+    attempts = fields.Integer(default=0)
+    next_try = fields.Datetime(index=True)
+    sending_since = fields.Datetime()
+    check_remote = fields.Boolean(
+        help="The last attempt may have reached Kleer: look there before sending."
+    )
+    error_kind = fields.Char()
+    last_error = fields.Text()
+    kleer_id = fields.Integer("Kleer id")
+    done_date = fields.Datetime()
+    log_ids = fields.One2many("kleer.log", "job_id")
+
+    def init(self):
+        # At most one open job per record and operation.
+        self.env.cr.execute(
+            """
+            CREATE UNIQUE INDEX IF NOT EXISTS kleer_job_open_uniq
+                ON kleer_job (company_id, res_model, COALESCE(res_id, 0),
+                              COALESCE(kleer_ref, 0), operation)
+             WHERE state IN ('pending', 'sending', 'failed')
+            """
+        )
+
+    # -- enqueueing ----------------------------------------------------------
+
+    @api.model
+    def _enqueue(self, records, operation, company=None, direction="out", priority=10):
+        """Queue ``operation`` for each record (one open job at most); a
+        failed job is set pending again. Returns the jobs."""
+        jobs = self.browse()
+        company = company or self.env.company
+        existing = self.search(
+            [
+                ("company_id", "=", company.id),
+                ("res_model", "=", records._name),
+                ("res_id", "in", records.ids),
+                ("operation", "=", operation),
+                ("state", "in", OPEN_STATES),
+            ]
+        )
+        by_res = {job.res_id: job for job in existing}
+        new_vals = []
+        for record in records:
+            job = by_res.get(record.id)
+            if job:
+                if job.state == "failed":
+                    job.write({"state": "pending", "next_try": False})
+                jobs |= job
+                continue
+            new_vals.append(
+                {
+                    "company_id": company.id,
+                    "direction": direction,
+                    "operation": operation,
+                    "res_model": records._name,
+                    "res_id": record.id,
+                    "record_name": record.display_name,
+                    "priority": priority,
+                }
+            )
+        jobs |= self.create(new_vals)
+        jobs._set_target_state("queued")
+        self._trigger_queue()
+        return jobs
+
+    @api.model
+    def _enqueue_pull(self, model, operation, kleer_ref, company, record_name=None):
+        """Queue a pull of one Kleer object (used to reprocess inbound failures)."""
+        job = self.search(
+            [
+                ("company_id", "=", company.id),
+                ("res_model", "=", model),
+                ("kleer_ref", "=", kleer_ref),
+                ("operation", "=", operation),
+                ("state", "in", OPEN_STATES),
+            ],
+            limit=1,
+        )
+        if not job:
+            job = self.create(
+                {
+                    "company_id": company.id,
+                    "direction": "in",
+                    "operation": operation,
+                    "res_model": model,
+                    "res_id": 0,
+                    "kleer_ref": kleer_ref,
+                    "record_name": record_name or f"Kleer {kleer_ref}",
+                }
+            )
+        return job
+
+    @api.model
+    def _trigger_queue(self):
+        cron = self.env.ref("kleer_connector.cron_process_queue", raise_if_not_found=False)
+        if cron:
+            cron.sudo()._trigger()
+
+    # -- user actions --------------------------------------------------------
+
+    def action_reprocess(self):
+        todo = self.filtered(lambda j: j.state in ("failed", "ignored", "pending"))
+        todo.write({"state": "pending", "next_try": False})
+        todo.log_ids.filtered(lambda log: log.state == "open").write(
+            {"state": "reprocessed"}
+        )
+        todo._set_target_state("queued")
+        self._trigger_queue()
+        return True
+
+    def action_ignore(self):
+        self.log_ids.filtered(lambda log: log.state == "open").write({"state": "ignored"})
+        self._ignore()
+        return True
+
+    def _ignore(self):
+        todo = self.filtered(lambda j: j.state in ("pending", "failed"))
+        todo.write({"state": "ignored"})
+        todo._set_target_state("ignored")
+
+    def action_process_now(self):
+        """Run these jobs now, in this request (still claimed one by one)."""
+        self.action_reprocess()
+        self.env.flush_all()
+        self._process_jobs(job_ids=self.ids)
+        return True
+
+    def action_view_record(self):
+        self.ensure_one()
+        if not self.res_id:
+            raise UserError(_("This job is not linked to an Odoo record."))
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self.res_model,
+            "res_id": self.res_id,
+            "view_mode": "form",
+        }
+
+    # -- processing ----------------------------------------------------------
+
+    @api.model
+    def _cron_process_queue(self, limit=BATCH_SIZE):
+        done = self._process_jobs(limit=limit)
+        remaining = self._due_count()
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        return done
+
+    @api.model
+    def _due_count(self, now=None):
+        now = now or fields.Datetime.now()
+        return self.search_count(
+            ["&", ("state", "=", "pending"), "|", ("next_try", "=", False), ("next_try", "<=", now)]
+        )
+
+    @api.model
+    def _process_jobs(self, limit=BATCH_SIZE, job_ids=None, now=None):
+        """Claim and run due jobs one at a time; returns how many ran."""
+        now = now or fields.Datetime.now()
+        self._recover_stale(now)
+        run = KleerRun()
+        done = 0
+        try:
+            while done < limit:
+                job_id = self._claim(now, job_ids)
+                if not job_id:
+                    break
+                self._run_one(job_id, run)
+                done += 1
+        finally:
+            run.close()
+        return done
+
+    @api.model
+    def _claim(self, now, job_ids=None):
+        with self.env.registry.cursor() as cr:
+            query = """
+                SELECT id FROM kleer_job
+                 WHERE state = 'pending' AND (next_try IS NULL OR next_try <= %(now)s)
+                   {ids}
+              ORDER BY priority, id
+                 LIMIT 1
+                   FOR UPDATE SKIP LOCKED
+            """.format(ids="AND id IN %(ids)s" if job_ids else "")
+            cr.execute(query, {"now": now, "ids": tuple(job_ids or ()) or (0,)})
+            row = cr.fetchone()
+            if not row:
+                return None
+            cr.execute(
+                """
+                UPDATE kleer_job
+                   SET state = 'sending', attempts = attempts + 1,
+                       sending_since = %(now)s, write_date = %(now)s
+                 WHERE id = %(id)s
+                """,
+                {"now": fields.Datetime.now(), "id": row[0]},
+            )
+            return row[0]
+
+    @api.model
+    def _recover_stale(self, now, stale_after=STALE_AFTER):
+        """Jobs left in ``sending`` by a worker that died: their outcome is
+        unknown, so they go back to pending with ``check_remote``."""
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                """
+                UPDATE kleer_job
+                   SET state = 'pending', check_remote = TRUE, next_try = NULL
+                 WHERE state = 'sending' AND sending_since < %s
+             RETURNING id
+                """,
+                (now - stale_after,),
+            )
+            stale = [row[0] for row in cr.fetchall()]
+        for job in self.sudo().browse(stale):
+            self.env["kleer.log"]._log_isolated(
+                job._log_vals(
+                    level="warning",
+                    state="done",
+                    error_kind="unknown_outcome",
+                    message=_(
+                        "The worker stopped while sending; Kleer will be checked "
+                        "before this is sent again."
+                    ),
+                )
+            )
+        return stale
+
+    @api.model
+    def _run_one(self, job_id, run):
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            job = env["kleer.job"].browse(job_id)
+            job = job.with_company(job.company_id)
+            try:
+                result = job._execute(run) or {}
+            except Exception as exc:  # noqa: BLE001 - every failure is logged
+                cr.rollback()
+                env.invalidate_all(flush=False)
+                job._fail(exc, run)
+                return
+            job._succeed(result, run)
+
+    def _execute(self, run):
+        """Call the handler ``_kleer_job_<operation>(job, run)`` of the target
+        model. Handlers commit the job's cursor right after Kleer answers a
+        write, so the Kleer id can never be rolled back."""
+        self.ensure_one()
+        if not self.company_id._kleer_is_configured():
+            raise KleerMappingError(
+                _("Kleer is not configured for %(company)s.", company=self.company_id.name)
+            )
+        Model = self.env[self.res_model].with_company(self.company_id)
+        target = Model.browse(self.res_id).exists() if self.res_id else Model
+        if self.res_id and not target:
+            raise KleerMappingError(_("The Odoo record no longer exists."))
+        handler = getattr(target, f"_kleer_job_{self.operation}", None)
+        if handler is None:
+            raise KleerMappingError(
+                _("No handler for operation %(op)s on %(model)s.", op=self.operation, model=self.res_model)
+            )
+        return handler(self, run)
+
+    def _commit(self):
+        """Commit the job's own transaction (never the user's: jobs run on a
+        cursor of their own). Used by handlers right after Kleer answers."""
+        self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    def _succeed(self, result, run):
+        exchange = self._last_exchange(run)
+        self.write(
+            {
+                "state": "done",
+                "done_date": fields.Datetime.now(),
+                "check_remote": False,
+                "error_kind": False,
+                "last_error": False,
+                "kleer_id": result.get("kleer_id") or self.kleer_id,
+            }
+        )
+        self.log_ids.filtered(lambda log: log.state in ("open", "reprocessed")).write(
+            {"state": "resolved"}
+        )
+        self._set_target_state(result.get("state", "done"), result.get("message"))
+        self._commit()
+        self.env["kleer.log"]._log_isolated(
+            self._log_vals(
+                level="info",
+                state="done",
+                message=result.get("message") or _("Done."),
+                kleer_id=result.get("kleer_id") or self.kleer_id,
+                exchange=exchange,
+            )
+        )
+
+    def _fail(self, exc, run):
+        kind, retry, check_remote = self._classify(exc)
+        if kind == "internal":
+            _logger.exception("Kleer job %s (%s) failed", self.id, self.operation)
+        message = self.company_id._kleer_redact(str(exc) or exc.__class__.__name__)
+        if retry and self.attempts >= MAX_ATTEMPTS:
+            retry = False
+            message = _("%(msg)s (gave up after %(n)s attempts)", msg=message, n=self.attempts)
+        vals = {
+            "error_kind": kind,
+            "last_error": message,
+            "check_remote": self.check_remote or check_remote,
+        }
+        if retry:
+            vals.update(state="pending", next_try=self._next_try(exc))
+        else:
+            vals.update(state="failed", next_try=False)
+        self.write(vals)
+        if not retry:
+            self._set_target_state("failed", message)
+        self._commit()
+        exchange = self._last_exchange(run)
+        self.env["kleer.log"]._log_isolated(
+            self._log_vals(
+                level="error" if not retry else "warning",
+                state="open" if not retry else "done",
+                error_kind=kind,
+                message=message
+                if not retry
+                else _("%(msg)s (will retry at %(when)s UTC)", msg=message, when=vals["next_try"]),
+                exchange=exchange,
+                exc=exc,
+            )
+        )
+
+    @api.model
+    def _classify(self, exc):
+        """(error kind, retry?, may Kleer have stored it?)"""
+        if isinstance(exc, KleerUnknownOutcome):
+            return exc.kind, True, True
+        if isinstance(exc, KleerError):
+            # A 5xx after a write may still have stored it ("Tekniskt fel").
+            maybe_stored = bool(exc.status and exc.status >= 500 and exc.method != "GET")
+            return exc.kind, exc.retryable, maybe_stored
+        if isinstance(exc, (UserError, ValidationError)):
+            return "mapping", False, False
+        return "internal", False, False
+
+    def _next_try(self, exc):
+        delay = min(BACKOFF_BASE * 2 ** max(self.attempts - 1, 0), BACKOFF_MAX)
+        delay *= random.uniform(0.8, 1.2)  # jitter: workers do not retry in step
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            delay = max(delay, retry_after)
+        return fields.Datetime.now() + timedelta(seconds=delay)
+
+    def _last_exchange(self, run):
+        client = run._clients.get(self.company_id.id)
+        return client.last_exchange if client else None
+
+    def _log_vals(self, level, state, message, error_kind=False, kleer_id=False, exchange=None, exc=None):
+        self.ensure_one()
+        vals = {
+            "company_id": self.company_id.id,
+            "direction": self.direction,
+            "operation": self.operation,
+            "res_model": self.res_model,
+            "res_id": self.res_id,
+            "record_name": self.record_name,
+            "kleer_id": kleer_id or self.kleer_id or self.kleer_ref,
+            "level": level,
+            "state": state,
+            "error_kind": error_kind,
+            "message": message,
+            "attempts": self.attempts,
+            "job_id": self.id,
+        }
+        source = exc if isinstance(exc, KleerError) else exchange
+        if isinstance(exc, Exception) and not isinstance(exc, (KleerError, UserError, ValidationError)):
+            vals["message"] = f"{message}\n\n{''.join(traceback.format_exception(exc))[-4000:]}"
+        if source is not None:
+            vals.update(
+                request_body=getattr(source, "request_body", None) or False,
+                response_body=getattr(source, "response_body", None) or False,
+                http_status=getattr(source, "status", None) or False,
+            )
+        return vals
+
+    def _set_target_state(self, state, message=None):
+        """Tell the records their Kleer state (badge, chatter)."""
+        for job in self:
+            if not job.res_id or job.direction != "out":
+                continue
+            record = self.env[job.res_model].browse(job.res_id).exists()
+            if record and hasattr(record, "_kleer_on_job_state"):
+                record.with_company(job.company_id)._kleer_on_job_state(job, state, message)

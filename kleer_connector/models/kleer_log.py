@@ -1,0 +1,132 @@
+import re
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+# Stored request/response bodies are for reading, not replaying: attachments
+# are shortened and very long bodies cut.
+MAX_BODY_CHARS = 64 * 1024
+_HEX_DATA = re.compile(rb"<data>([0-9A-Fa-f]{200,})</data>")
+
+ERROR_KINDS = [
+    ("config", "Configuration"),
+    ("auth", "Authentication"),
+    ("permission", "Permission"),
+    ("not_found", "Not found"),
+    ("validation", "Refused by Kleer"),
+    ("tls", "TLS"),
+    ("rate_limited", "Rate limited"),
+    ("transient", "Kleer unavailable"),
+    ("unknown_outcome", "Unknown outcome"),
+    ("bad_response", "Unreadable answer"),
+    ("mapping", "Missing mapping / data"),
+    ("conflict", "Conflict"),
+    ("internal", "Internal error"),
+]
+
+
+def shorten_body(body):
+    if not body:
+        return False
+    if isinstance(body, str):
+        body = body.encode()
+    body = _HEX_DATA.sub(
+        lambda m: b"<data>[%d bytes of file data]</data>" % (len(m.group(1)) // 2), body
+    )
+    text = body.decode("utf-8", "replace")
+    if len(text) > MAX_BODY_CHARS:
+        text = text[:MAX_BODY_CHARS] + "\n[… cut]"
+    return text
+
+
+class KleerLog(models.Model):
+    _name = "kleer.log"
+    _description = "Kleer sync log entry"
+    _order = "id desc"
+    _rec_name = "summary"
+
+    date = fields.Datetime(default=fields.Datetime.now, required=True, index=True)
+    company_id = fields.Many2one("res.company", required=True, index=True)
+    direction = fields.Selection(
+        [("out", "Odoo → Kleer"), ("in", "Kleer → Odoo")], required=True, default="out"
+    )
+    operation = fields.Char(required=True)
+    level = fields.Selection(
+        [("error", "Error"), ("warning", "Warning"), ("info", "Info")],
+        required=True,
+        default="error",
+    )
+    state = fields.Selection(
+        [
+            ("open", "Open"),
+            ("reprocessed", "Reprocessed"),
+            ("resolved", "Resolved"),
+            ("ignored", "Ignored"),
+            ("done", "Done"),
+        ],
+        required=True,
+        default="open",
+        index=True,
+    )
+    summary = fields.Char(compute="_compute_summary")
+    res_model = fields.Char("Odoo model")
+    res_id = fields.Many2oneReference("Odoo record id", model_field="res_model")
+    record_name = fields.Char("Odoo record")
+    kleer_id = fields.Integer("Kleer id")
+    error_kind = fields.Selection(ERROR_KINDS)
+    message = fields.Text()
+    attempts = fields.Integer()
+    request_body = fields.Text()
+    response_body = fields.Text()
+    http_status = fields.Integer("HTTP status")
+    job_id = fields.Many2one("kleer.job", ondelete="set null", index=True)
+
+    @api.depends("operation", "record_name", "level")
+    def _compute_summary(self):
+        for log in self:
+            log.summary = f"{log.operation}: {log.record_name or '-'}"
+
+    @api.model
+    def _log_isolated(self, vals):
+        """Write an entry through its own cursor, so it survives a rollback of
+        the work that failed. Bodies are shortened, the token removed."""
+        company = self.env["res.company"].browse(vals["company_id"])
+        vals = dict(vals)
+        for key in ("message", "request_body", "response_body"):
+            if vals.get(key):
+                vals[key] = company._kleer_redact(
+                    shorten_body(vals[key]) if key != "message" else vals[key]
+                )
+        with self.env.registry.cursor() as cr:
+            env = self.env(cr=cr, su=True)
+            return env["kleer.log"].create(vals).id
+
+    def _open_record_action(self):
+        self.ensure_one()
+        if not self.res_model or not self.res_id:
+            return False
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self.res_model,
+            "res_id": self.res_id,
+            "view_mode": "form",
+            "target": "current",
+        }
+
+    def action_view_record(self):
+        action = self._open_record_action()
+        if not action:
+            raise UserError(_("This entry is not linked to an Odoo record."))
+        return action
+
+    def action_reprocess(self):
+        jobs = self.job_id
+        if not jobs:
+            raise UserError(_("These entries have no work to reprocess."))
+        jobs.action_reprocess()
+        return True
+
+    def action_ignore(self):
+        self.filtered(lambda log: log.state == "open").write({"state": "ignored"})
+        self.job_id.filtered(lambda j: j.state in ("pending", "failed"))._ignore()
+        return True

@@ -1,0 +1,117 @@
+"""Pull syncs from Kleer: one cron per sync, each looping over the companies
+that have it switched on. The per-sync work lives in ``_kleer_sync_<name>``
+methods of this model (see the master-data modules)."""
+
+import logging
+
+from odoo import api, fields, models
+
+from .kleer_job import KleerRun
+
+_logger = logging.getLogger(__name__)
+
+SYNC_FLAGS = {
+    "customers": "kleer_customer_sync",
+    "products": "kleer_sync_products",
+    "rates": "kleer_sync_rates",
+    "users": "kleer_sync_users",
+    "categories": "kleer_sync_categories",
+}
+
+
+class KleerSyncState(models.Model):
+    """Last successful run of each sync, per company."""
+
+    _name = "kleer.sync.state"
+    _description = "Kleer sync run"
+    _rec_name = "sync"
+
+    company_id = fields.Many2one("res.company", required=True, index=True)
+    sync = fields.Selection([(k, k.title()) for k in SYNC_FLAGS], required=True)
+    last_success = fields.Datetime()
+    last_run = fields.Datetime()
+    last_message = fields.Char()
+
+    _sql_constraints = [
+        ("company_sync_uniq", "unique(company_id, sync)", "One state per sync and company."),
+    ]
+
+
+class KleerSync(models.AbstractModel):
+    _name = "kleer.sync"
+    _description = "Kleer pull syncs"
+
+    @api.model
+    def _cron_sync(self, name):
+        for company in self.env["res.company"]._kleer_companies(SYNC_FLAGS[name]):
+            self.with_company(company)._run_sync(name, company)
+
+    @api.model
+    def _run_sync(self, name, company):
+        """Run one sync for one company on a cursor of its own (syncs commit
+        in slices). A failure of the whole run (Kleer down, bad token) lands
+        in the log and the cron goes on with the next company."""
+        run = KleerRun()
+        started = fields.Datetime.now()
+        try:
+            with self.env.registry.cursor() as cr:
+                sync = self.with_env(self.env(cr=cr, su=True)).with_company(company)
+                message = getattr(sync, f"_kleer_sync_{name}")(sync.env.company, run)
+                sync._save_state(sync.env.company, name, started, success=True, message=message)
+        except Exception as exc:  # noqa: BLE001 - logged, cron goes on
+            self._log_run_failure(name, company, exc)
+            with self.env.registry.cursor() as cr:
+                self.with_env(self.env(cr=cr, su=True))._save_state(
+                    company.with_env(self.env(cr=cr, su=True)), name, started,
+                    success=False, message=str(exc)[:200],
+                )
+            return False
+        finally:
+            run.close()
+        return True
+
+    @api.model
+    def _save_state(self, company, name, started, success, message=None):
+        State = self.env["kleer.sync.state"].sudo()
+        state = State.search([("company_id", "=", company.id), ("sync", "=", name)])
+        vals = {"last_run": started, "last_message": message or False}
+        if success:
+            vals["last_success"] = started
+        if state:
+            state.write(vals)
+        else:
+            State.create(dict(vals, company_id=company.id, sync=name))
+
+    @api.model
+    def _last_success(self, company, name):
+        state = self.env["kleer.sync.state"].sudo().search(
+            [("company_id", "=", company.id), ("sync", "=", name)]
+        )
+        return state.last_success
+
+    @api.model
+    def _log_run_failure(self, name, company, exc):
+        from ..kleer_api import KleerError
+
+        if not isinstance(exc, KleerError):
+            _logger.exception("Kleer sync %s failed for %s", name, company.name)
+        self.env["kleer.log"]._log_isolated(
+            {
+                "company_id": company.id,
+                "direction": "in",
+                "operation": f"sync_{name}",
+                "level": "error",
+                "state": "open",
+                "error_kind": getattr(exc, "kind", "internal"),
+                "message": company._kleer_redact(str(exc) or exc.__class__.__name__),
+                "request_body": getattr(exc, "request_body", None) or False,
+                "response_body": getattr(exc, "response_body", None) or False,
+                "http_status": getattr(exc, "status", None) or False,
+            }
+        )
+
+    @api.model
+    def action_sync_now(self, name):
+        """"Sync now" button: run it for the current company, in this request."""
+        company = self.env.company
+        return self._run_sync(name, company)

@@ -1,0 +1,30 @@
+from odoo import fields, models
+
+
+class ProductProduct(models.Model):
+    _inherit = "product.product"
+
+    kleer_product_id = fields.Integer(
+        "Kleer product id", company_dependent=True, copy=False, index=True
+    )
+
+
+class ProductTemplate(models.Model):
+    _inherit = "product.template"
+
+    kleer_product_id = fields.Integer(
+        "Kleer product id",
+        compute="_compute_kleer_product_id",
+        inverse="_inverse_kleer_product_id",
+        help="Kleer product of the single variant.",
+    )
+
+    def _compute_kleer_product_id(self):
+        for template in self:
+            variant = template.product_variant_ids[:1] if len(template.product_variant_ids) == 1 else False
+            template.kleer_product_id = variant.kleer_product_id if variant else 0
+
+    def _inverse_kleer_product_id(self):
+        for template in self:
+            if len(template.product_variant_ids) == 1:
+                template.product_variant_ids.kleer_product_id = template.kleer_product_id

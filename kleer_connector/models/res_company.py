@@ -1,0 +1,172 @@
+import logging
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..kleer_api import PRODUCTION_URL, TEST_URL, KleerClient, KleerError, redact
+
+_logger = logging.getLogger(__name__)
+
+# Settings that turn a sync's cron on: (company field, cron xml id).
+SYNC_CRONS = [
+    ("kleer_customer_sync", "kleer_connector.cron_sync_customers"),
+    ("kleer_sync_products", "kleer_connector.cron_sync_products"),
+    ("kleer_sync_rates", "kleer_connector.cron_sync_rates"),
+    ("kleer_sync_users", "kleer_connector.cron_sync_users"),
+    ("kleer_sync_categories", "kleer_connector.cron_sync_categories"),
+]
+
+
+class ResCompany(models.Model):
+    _inherit = "res.company"
+
+    kleer_enabled = fields.Boolean("Kleer connection active")
+    kleer_environment = fields.Selection(
+        [
+            ("production", "Production (api.kleer.se)"),
+            ("test", "Kleer test environment"),
+            ("custom", "Custom URL (e.g. the Kleer sandbox)"),
+        ],
+        default="production",
+        required=True,
+    )
+    kleer_base_url = fields.Char("Kleer API URL", help="Used with the custom environment.")
+    kleer_company_id = fields.Char("Kleer company id")
+    kleer_token = fields.Char("Kleer API token", groups="base.group_system", copy=False)
+    kleer_invoice_mode = fields.Selection(
+        [("draft", "Draft (certify in Kleer)"), ("certified", "Certified")],
+        default="draft",
+        required=True,
+    )
+    kleer_accrual = fields.Boolean("Send accrual periods")
+    kleer_customer_sync = fields.Selection(
+        [
+            ("none", "Off"),
+            ("to_kleer", "Odoo to Kleer"),
+            ("from_kleer", "Kleer to Odoo"),
+            ("both", "Both ways"),
+        ],
+        default="none",
+        required=True,
+    )
+    kleer_sync_products = fields.Boolean("Sync products from Kleer")
+    kleer_sync_rates = fields.Boolean("Sync exchange rates from Kleer")
+    kleer_sync_users = fields.Boolean("Sync users from Kleer")
+    kleer_sync_categories = fields.Boolean("Sync categories from Kleer")
+    kleer_default_product_id = fields.Many2one(
+        "product.product",
+        "Default Kleer product",
+        help="Used for invoice lines whose product is not known in Kleer.",
+    )
+    kleer_default_account_id = fields.Many2one(
+        "account.account",
+        "Default sales account",
+        help="Account number given to products the connector creates in Kleer "
+        "when the product has no income account of its own.",
+    )
+
+    def _kleer_base_url(self):
+        self.ensure_one()
+        if self.kleer_environment == "test":
+            return TEST_URL
+        if self.kleer_environment == "custom":
+            return (self.kleer_base_url or "").strip()
+        return PRODUCTION_URL
+
+    def _kleer_is_configured(self):
+        self.ensure_one()
+        company = self.sudo()
+        return bool(
+            company.kleer_enabled
+            and company._kleer_base_url()
+            and company.kleer_company_id
+            and company.kleer_token
+        )
+
+    def _kleer_client(self, **kwargs):
+        """A client for this company's Kleer; raises KleerConfigError when
+        the settings are incomplete."""
+        self.ensure_one()
+        company = self.sudo()
+        return KleerClient(
+            company._kleer_base_url(),
+            company.kleer_company_id,
+            company.kleer_token,
+            **kwargs,
+        )
+
+    def _kleer_redact(self, text):
+        return redact(text, self.sudo().kleer_token)
+
+    @api.model
+    def _kleer_companies(self, flag=None):
+        """Companies connected to Kleer (and with ``flag`` on, if given)."""
+        companies = self.sudo().search([("kleer_enabled", "=", True)])
+        companies = companies.filtered(lambda c: c._kleer_is_configured())
+        if flag:
+            companies = companies.filtered(
+                lambda c: c[flag] not in (False, "none")
+            )
+        return companies
+
+    def write(self, vals):
+        res = super().write(vals)
+        watched = {"kleer_enabled", "kleer_token", "kleer_company_id"}
+        watched.update(field for field, _xmlid in SYNC_CRONS)
+        if watched & set(vals):
+            self._kleer_update_crons()
+        return res
+
+    @api.model
+    def _kleer_update_crons(self):
+        """A sync's cron runs only while some company is configured for it."""
+        for flag, xmlid in SYNC_CRONS:
+            cron = self.env.ref(xmlid, raise_if_not_found=False)
+            if cron:
+                wanted = bool(self._kleer_companies(flag))
+                if cron.sudo().active != wanted:
+                    cron.sudo().active = wanted
+
+    def _kleer_test_connection(self, base_url, kleer_company_id, token):
+        """Call Kleer with the given settings; return (ok, message)."""
+        try:
+            client = KleerClient(base_url, kleer_company_id, token, timeout=(5, 15))
+            user = client.me()
+            info = client.company_info()
+        except KleerError as exc:
+            return False, self._kleer_explain(exc, token)
+        return True, _(
+            "Connected to Kleer company %(name)s (org. no. %(orgno)s, accounting "
+            "currency %(currency)s) as %(user)s.",
+            name=info.name,
+            orgno=info.orgno or "-",
+            currency=info.accounting_currency,
+            user=user.name,
+        )
+
+    @api.model
+    def _kleer_explain(self, exc, token=None):
+        """Plain-words reason for a failed call, token removed."""
+        reasons = {
+            "config": _("The Kleer settings are incomplete"),
+            "auth": _("Kleer refused the API token (wrong or revoked token)"),
+            "permission": _(
+                "The token has no access to this Kleer company: check the company id"
+            ),
+            "not_found": _("Kleer does not know this company id or address"),
+            "tls": _("The secure connection to Kleer failed (TLS certificate error)"),
+            "transient": _("Kleer could not be reached"),
+            "rate_limited": _("Kleer asks to slow down"),
+            "bad_response": _("Kleer's answer could not be read"),
+            "validation": _("Kleer refused the request"),
+            "unknown_outcome": _("Kleer did not answer"),
+        }
+        reason = reasons.get(exc.kind, _("Kleer call failed"))
+        return redact(f"{reason}: {exc}", token)
+
+    def action_kleer_check_configured(self):
+        for company in self:
+            if not company._kleer_is_configured():
+                raise UserError(
+                    _("Kleer is not configured for %(company)s.", company=company.name)
+                )
