@@ -178,6 +178,29 @@ class KleerJob(models.Model):
         return job
 
     @api.model
+    def _record_pull_failure(self, company, model, operation, kleer_ref, exc, record_name=None):
+        """A record pulled from Kleer could not be taken in: keep a failed
+        job (so Reprocess fetches it again) and an open log entry. Written
+        through its own cursor, so the sync's rollback cannot lose it."""
+        kind, _retry, _maybe = self._classify(exc)
+        if kind == "internal":
+            _logger.exception("Kleer pull %s %s failed", operation, kleer_ref)
+        message = company._kleer_redact(str(exc) or exc.__class__.__name__)
+        with self.env.registry.cursor() as cr:
+            Job = self.with_env(self.env(cr=cr, su=True))
+            job = Job._enqueue_pull(model, operation, kleer_ref, company, record_name)
+            job.write(
+                {
+                    "state": "failed",
+                    "attempts": job.attempts + 1,
+                    "error_kind": kind,
+                    "last_error": message,
+                }
+            )
+            vals = job._log_vals(level="error", state="open", error_kind=kind, message=message, exc=exc)
+        self.env["kleer.log"]._log_isolated(vals)
+
+    @api.model
     def _trigger_queue(self):
         cron = self.env.ref("kleer_connector.cron_process_queue", raise_if_not_found=False)
         if cron:
@@ -243,6 +266,9 @@ class KleerJob(models.Model):
     def _process_jobs(self, limit=BATCH_SIZE, job_ids=None, now=None):
         """Claim and run due jobs one at a time; returns how many ran."""
         now = now or fields.Datetime.now()
+        # Jobs run on cursors of their own: they must see this transaction's
+        # writes, and this environment must see theirs afterwards.
+        self.env.flush_all()
         self._recover_stale(now)
         run = KleerRun()
         done = 0
@@ -255,6 +281,7 @@ class KleerJob(models.Model):
                 done += 1
         finally:
             run.close()
+            self.env.invalidate_all()
         return done
 
     @api.model

@@ -1,0 +1,59 @@
+"""Shared set-up: a real Kleer sandbox on 127.0.0.1 and a company configured
+against it. The registry is put in test mode so that the queue's own cursors
+(claim, run, isolated log) share the test transaction."""
+
+from odoo.tests.common import TransactionCase, _super_send
+
+from ..kleer_api.sandbox import SandboxServer
+
+
+class KleerCase(TransactionCase):
+    @classmethod
+    def _request_handler(cls, s, r, /, **kw):
+        # Odoo raises every timeout under 10 s to 10 s in tests; the fault
+        # tests need the client's real timeouts. Only loopback is reached.
+        if r.url.startswith(("http://127.0.0.1", "http://localhost")):
+            return _super_send(s, r, **kw)
+        return super()._request_handler(s, r, **kw)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sandbox = SandboxServer(seed=True)
+        cls.sandbox.start()
+        cls.addClassCleanup(cls.sandbox.stop)
+        cls.registry.enter_test_mode(cls.cr)
+        cls.addClassCleanup(cls.registry.leave_test_mode)
+        cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
+        cls.company = cls.env.company
+        cls.configure_kleer(cls.company)
+
+    @classmethod
+    def configure_kleer(cls, company, **extra):
+        company.write(
+            dict(
+                {
+                    "kleer_enabled": True,
+                    "kleer_environment": "custom",
+                    "kleer_base_url": cls.sandbox.base_url,
+                    "kleer_company_id": str(cls.sandbox.company_id),
+                    "kleer_token": cls.sandbox.token,
+                },
+                **extra,
+            )
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.sandbox.reset()
+
+    def process_queue(self, **kw):
+        return self.env["kleer.job"]._process_jobs(**kw)
+
+    def sent(self, method=None, path=None):
+        """Requests the sandbox received (path relative to the company)."""
+        return [
+            req
+            for req in self.sandbox.requests
+            if (method is None or req.method == method) and (path is None or req.rel_path == path)
+        ]
