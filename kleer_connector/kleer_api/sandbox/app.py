@@ -46,7 +46,7 @@ _RULES = (
 )
 URL_MAP = Map(
     [Rule(_P + path, methods=list(methods), endpoint=endpoint) for path, methods, endpoint in _RULES],
-    strict_slashes=False,
+    strict_slashes=True,  # "/client/" is a 404, as the paths are fixed by the client adapter
     merge_slashes=False,
     redirect_defaults=False,
 )

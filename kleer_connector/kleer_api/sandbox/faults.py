@@ -12,7 +12,7 @@ KINDS = {
     "status": {"status": 500},  # answer this status with an <error>, without processing
     "drop": {},  # close the connection without answering, before processing
     "drop_after_store": {},  # process and store, then close without answering
-    "timeout_after_store": {"seconds": 30.0},  # process and store, then sleep before answering
+    "timeout_after_store": {"seconds": 65.0},  # store, then sleep past a typical read timeout
     "malformed": {},  # 200 with truncated XML
     "html": {},  # 502 with an HTML error page
     "entity": {},  # 200 with a DOCTYPE entity-expansion bomb
