@@ -1,0 +1,308 @@
+"""KleerClient against the real sandbox over HTTP: endpoints, bodies, and each
+typed error proven by an injected fault."""
+
+import time
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from lxml import etree
+
+from kleer_api import KleerClient, errors, redact, types, xmlcodec
+from kleer_api.sandbox import SandboxServer
+
+
+@pytest.fixture(scope="module")
+def server():
+    with SandboxServer(seed=True) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sb(server):
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def client(sb):
+    c = KleerClient(sb.base_url, sb.company_id, sb.token, timeout=(2, 2))
+    yield c
+    c.close()
+
+
+def _invoice(client_id, rows=None, **kw):
+    return types.Invoice(
+        client_id=client_id,
+        invoice_date=date(2026, 11, 1),
+        due_date=date(2026, 12, 1),
+        currency="SEK",
+        foreign_id=kw.pop("foreign_id", "odoo-test-move-1"),
+        rows=rows
+        or [
+            types.InvoiceRow(
+                product_id=101, quantity=Decimal("2"), price=12000, vat=Decimal(25)
+            )
+        ],
+        **kw,
+    )
+
+
+def _first_client_id(client):
+    return client.clients()[0].id
+
+
+# -- reads ---------------------------------------------------------------------
+
+
+def test_company_info_and_me(client):
+    info = client.company_info()
+    assert info.name == "Sandbox AB"
+    assert info.accounting_currency == "SEK"
+    me = client.me()
+    assert me.id == 1 and me.email == "anna@example.se"
+
+
+def test_master_data_lists(client):
+    assert {p.id for p in client.products()} >= {101, 102}
+    assert any(u.active is False for u in client.users())
+    dims = client.dimensions()
+    assert dims and client.dimension_entries(dims[0].id)
+    assert any(d.default for d in client.delivery_types())
+    rate = client.exchange_rate("EUR", "SEK")
+    assert rate.rate > 1 and rate.from_currency == "EUR"
+
+
+# -- writes --------------------------------------------------------------------
+
+
+def test_create_update_client_round_trip(client, sb):
+    new = types.Client(
+        name="Nya Kunden AB",
+        foreign_id="odoo:res.partner:42",
+        orgno="556000-0001",
+        address=types.Address(address1="Gatan 1", zip_code="111 22", state="Stockholm", country="Sverige"),
+        country_code="SE",
+        payment_days=30,
+        client_type="Organisation",
+        email="faktura@nya.se",
+        user_id=1,
+    )
+    cid = client.create_client(new)
+    sent = sb.requests[-1]
+    assert sent.method == "PUT" and sent.rel_path == "/client"
+    assert sent.xml().findtext("foreign-id") == "odoo:res.partner:42"
+    got = client.client(cid)
+    assert (got.name, got.orgno, got.address.state) == ("Nya Kunden AB", "556000-0001", "Stockholm")
+    new.name = "Nya Kunden AB (ändrad)"
+    client.update_client(cid, new)
+    assert client.client(cid).name == "Nya Kunden AB (ändrad)"
+    assert [c.id for c in client.find_clients_by_foreign_id("odoo:res.partner:42")] == [cid]
+
+
+def test_invoice_create_certify_and_lookup(client, sb):
+    kid = _first_client_id(client)
+    inv_id = client.create_invoice(_invoice(kid))
+    body = sb.requests[-1].xml()
+    assert body.tag == "client-invoice"
+    assert body.findtext("rows/row/price") == "12000"
+    draft = client.invoice(inv_id)
+    assert (draft.certified, draft.invoice_nr, draft.amount, draft.vat_amount) == (False, 0, 24000, 6000)
+    client.certify_invoice(inv_id)
+    certified = client.invoice(inv_id)
+    assert certified.certified and certified.invoice_nr > 0
+    found = client.find_invoices_by_foreign_id("odoo-test-move-1")
+    assert [i.id for i in found] == [inv_id]
+
+
+def test_credit_invoice_needs_certified_debit(client):
+    kid = _first_client_id(client)
+    with pytest.raises(errors.KleerValidationError) as exc:
+        client.create_invoice(_invoice(kid, foreign_id="credit-1", debit_invoice_nr=999999))
+    assert "999999" in str(exc.value)
+
+
+def test_body_failing_the_xsd_is_never_sent(client, sb):
+    before = len(sb.requests)
+    bad = types.Product(name="x", price=10, vat_percentage=Decimal("25"), type="NotAType")
+    with pytest.raises(errors.KleerValidationError, match="schema"):
+        client.create_product(bad)
+    assert len(sb.requests) == before
+
+
+# -- typed errors, each from a sandbox fault ---------------------------------
+
+
+def test_auth_error(sb):
+    c = KleerClient(sb.base_url, sb.company_id, "wrong-token")
+    with pytest.raises(errors.KleerAuthError) as exc:
+        c.me()
+    assert exc.value.status == 401 and not exc.value.retryable
+
+
+def test_permission_error(sb):
+    c = KleerClient(sb.base_url, sb.other_company_id, sb.token)
+    with pytest.raises(errors.KleerPermissionError):
+        c.company_info()
+
+
+def test_not_found(client):
+    with pytest.raises(errors.KleerNotFound):
+        client.client(987654)
+
+
+def test_validation_error_carries_kleer_message(client):
+    with pytest.raises(errors.KleerValidationError) as exc:
+        client.create_invoice(_invoice(987654))
+    assert exc.value.status == 400 and "987654" in exc.value.message
+
+
+def test_rate_limited_honours_retry_after(client, sb):
+    sb.faults.add("status", method="PUT", path="^/client$", status=429, retry_after=7)
+    with pytest.raises(errors.KleerRateLimited) as exc:
+        client.create_client(types.Client(name="A"))
+    assert exc.value.retry_after == 7 and exc.value.retryable
+
+
+def test_5xx_on_write_is_transient(client, sb):
+    sb.faults.add("status", method="PUT", path="^/client/invoice$", status=503)
+    with pytest.raises(errors.KleerTransientError) as exc:
+        client.create_invoice(_invoice(_first_client_id(client)))
+    assert exc.value.status == 503 and exc.value.retryable
+    # The fault answered before processing: nothing was stored.
+    assert sb.state.invoices(sb.company_id) == []
+
+
+def test_5xx_on_read_is_retried_by_urllib3(client, sb):
+    sb.faults.add("status", method="GET", path="^/info$", status=503, times=1)
+    assert client.company_info().name == "Sandbox AB"
+    assert [r.status for r in sb.requests if r.rel_path == "/info"] == [503, 200]
+
+
+def test_timeout_after_store_is_unknown_outcome(client, sb):
+    kid = _first_client_id(client)
+    sb.faults.add("timeout_after_store", method="PUT", path="^/client/invoice$", seconds=4)
+    started = time.monotonic()
+    with pytest.raises(errors.KleerUnknownOutcome) as exc:
+        client.create_invoice(_invoice(kid, foreign_id="timeout-1"))
+    assert time.monotonic() - started < 4
+    assert not exc.value.retryable
+    # Kleer did store it: the look-up finds it, so a retry can adopt it.
+    assert len(client.find_invoices_by_foreign_id("timeout-1")) == 1
+
+
+def test_dropped_connection_after_store_is_unknown_outcome(client, sb):
+    kid = _first_client_id(client)
+    sb.faults.add("drop_after_store", method="PUT", path="^/client/invoice$")
+    with pytest.raises(errors.KleerUnknownOutcome):
+        client.create_invoice(_invoice(kid, foreign_id="drop-1"))
+    assert len(client.find_invoices_by_foreign_id("drop-1")) == 1
+
+
+def test_dropped_connection_on_read_is_transient(client, sb):
+    sb.faults.add("drop", method="GET", path="^/info$", times=None)
+    with pytest.raises(errors.KleerTransientError):
+        client.company_info()
+
+
+def test_unreachable_is_transient():
+    c = KleerClient("http://127.0.0.1:9/v1", 1, "t", timeout=(1, 1))
+    with pytest.raises(errors.KleerTransientError):
+        c.me()
+
+
+def test_unreachable_write_is_transient_not_unknown():
+    # Connection refused: the request never left, so a resend is safe.
+    c = KleerClient("http://127.0.0.1:9/v1", 1, "t", timeout=(1, 1))
+    with pytest.raises(errors.KleerTransientError):
+        c.create_client(types.Client(name="A"))
+
+
+@pytest.mark.parametrize("kind", ["malformed", "html", "entity"])
+def test_hostile_answers_to_reads(client, sb, kind):
+    sb.faults.add(kind, method="GET", path="^/info$", times=None)
+    with pytest.raises((errors.KleerBadResponse, errors.KleerTransientError)) as exc:
+        client.company_info()
+    assert "Sandbox" not in str(exc.value)
+
+
+def test_html_error_page_is_transient_with_short_message(client, sb):
+    sb.faults.add("html", method="GET", path="^/info$", times=None)
+    with pytest.raises(errors.KleerTransientError) as exc:
+        client.company_info()
+    assert exc.value.status == 502 and len(exc.value.message) < 400
+
+
+def test_entity_answer_is_not_expanded(client, sb):
+    sb.faults.add("entity", method="GET", path="^/user/me$")
+    with pytest.raises(errors.KleerBadResponse, match="DOCTYPE|not well-formed"):
+        client.me()
+
+
+def test_malformed_answer_to_write_is_unknown_outcome(client, sb):
+    sb.faults.add("malformed", method="PUT", path="^/client$")
+    with pytest.raises(errors.KleerUnknownOutcome):
+        client.create_client(types.Client(name="A"))
+
+
+def test_huge_answer_is_refused(sb):
+    c = KleerClient(sb.base_url, sb.company_id, sb.token, max_response_bytes=1024 * 1024)
+    sb.faults.add("huge", method="GET", path="^/info$", mib=2)
+    with pytest.raises(errors.KleerBadResponse, match="larger"):
+        c.company_info()
+
+
+def test_token_never_in_errors_or_repr(sb):
+    c = KleerClient(sb.base_url, sb.company_id, "secret-token-123")
+    with pytest.raises(errors.KleerAuthError) as exc:
+        c.me()
+    assert "secret-token-123" not in str(exc.value)
+    assert "secret-token-123" not in repr(c)
+    assert redact("url?x=secret-token-123", "secret-token-123") == "url?x=***"
+
+
+def test_config_error():
+    with pytest.raises(errors.KleerConfigError):
+        KleerClient("", 1, "t")
+    with pytest.raises(errors.KleerConfigError):
+        KleerClient("http://x/v1", "abc", "t")
+
+
+def test_every_body_the_client_builds_validates():
+    inv = _invoice(
+        1,
+        rows=[
+            types.InvoiceRow(
+                product_id=1,
+                quantity=Decimal("1.5"),
+                price=100,
+                vat=Decimal("12"),
+                discount_percentage=Decimal("10"),
+                period=(date(2026, 1, 1), date(2026, 12, 31)),
+                dimension_entry_ids=[10, 20],
+                delivery_date=date(2026, 1, 2),
+            ),
+            types.InvoiceRow(product_id=1, quantity=Decimal(1), price=-5, vat=Decimal(0), discount_absolute=3),
+        ],
+        debit_invoice_nr=1001,
+        period=(date(2026, 1, 1), date(2026, 12, 31)),
+        currency_rate=Decimal("11.4321"),
+        files=[types.File("faktura.pdf", b"%PDF-1.4 ...")],
+        notes="Tack!",
+        delivery_type="Email",
+        vat_nr="SE556677889901",
+        country_code="SE",
+    )
+    roots = [
+        xmlcodec.invoice_to_xml(inv),
+        xmlcodec.client_to_xml(types.Client(name="A", dimension_entry_ids=[1], currency="EUR", active=False)),
+        xmlcodec.product_to_xml(types.Product(name="P", vat_percentage=Decimal(25), account_nr=3001)),
+        xmlcodec.dimension_entry_to_xml(types.DimensionEntry(name="E", start_date=date(2026, 1, 1))),
+    ]
+    for root in roots:
+        xmlcodec.validate(root)
+    # Round trip of the invoice keeps what matters.
+    back = xmlcodec.invoice_from_xml(etree.fromstring(xmlcodec.to_bytes(roots[0])))
+    assert back.rows[0].dimension_entry_ids == [10, 20]
+    assert back.files[0].data == b"%PDF-1.4 ..."
+    assert back.rows[1].discount_absolute == 3
