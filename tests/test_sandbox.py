@@ -219,7 +219,8 @@ def test_client_round_trip(sb):
     assert "user/id" in error_message(call(sb, "PUT", "/client", client_xml(user_id=42)), 400)
     bad_type = client_xml(extra="<delivery-type>Brevduva</delivery-type>")
     assert "delivery-type" in error_message(call(sb, "PUT", "/client", bad_type), 400)
-    bad_entry = client_xml(extra="<dimension-entries><dimension-entry><id>99</id></dimension-entry></dimension-entries>")
+    entries = "<dimension-entries><dimension-entry><id>99</id></dimension-entry></dimension-entries>"
+    bad_entry = client_xml(extra=entries)
     assert "dimension entry" in error_message(call(sb, "PUT", "/client", bad_entry), 400)
 
 

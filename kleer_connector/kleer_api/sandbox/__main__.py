@@ -24,7 +24,9 @@ def main(argv=None):
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr
     )
     try:
-        server = SandboxServer(seed=args.seed, state_file=args.state_file, host=args.host, port=args.port)
+        server = SandboxServer(
+            seed=args.seed, state_file=args.state_file, host=args.host, port=args.port, log_requests=True
+        )
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
     stop = threading.Event()

@@ -25,10 +25,12 @@ class _QuietHandler(WSGIRequestHandler):
         return environ
 
     def log_request(self, code="-", size="-"):
+        # Debug in-process (tests, Odoo logs stay clean); the CLI raises it to info.
+        level = getattr(self.server, "kleer_request_log_level", logging.DEBUG)
         if (getattr(self, "environ", None) or {}).get(DROPPED_KEY):
-            _logger.info('"%s" dropped (fault)', self.requestline)
+            _logger.log(level, '"%s" dropped (fault)', self.requestline)
         else:
-            _logger.info('"%s" %s %s', self.requestline, code, size)
+            _logger.log(level, '"%s" %s %s', self.requestline, code, size)
 
     def log(self, type, message, *args):
         _logger.debug("werkzeug %s: " + message.rstrip(), type, *args)
@@ -56,11 +58,14 @@ class SandboxServer:
     - ``sb.reset()``: seed state again, clear faults and recorded requests
     """
 
-    def __init__(self, seed=True, state_file=None, host="127.0.0.1", port=0, check_responses=True):
+    def __init__(
+        self, seed=True, state_file=None, host="127.0.0.1", port=0, check_responses=True, log_requests=False
+    ):
         if not _is_loopback(host):
             raise ValueError(f"the sandbox binds to loopback addresses only, not {host!r}")
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port
+        self.log_requests = log_requests  # log each request at info instead of debug
         self.token = _seed.TOKEN
         self.company_id = _seed.COMPANY_ID
         self.other_token = _seed.OTHER_TOKEN
@@ -90,6 +95,7 @@ class SandboxServer:
         # Server-level errors (e.g. a client that vanished) go to the debug log, not stderr.
         server.log = lambda type, message, *args: _logger.debug("werkzeug %s: " + message, type, *args)
         server.handle_error = lambda request, address: _logger.debug("error serving %s", address, exc_info=True)
+        server.kleer_request_log_level = logging.INFO if self.log_requests else logging.DEBUG
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
