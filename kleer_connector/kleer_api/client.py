@@ -47,6 +47,7 @@ def _retry_policy():
         connect=2,
         read=2,
         status=2,
+        other=0,  # TLS and protocol errors are not fixed by resending
         backoff_factor=0.5,
         status_forcelist=(502, 503, 504),
         allowed_methods=frozenset({"GET"}),

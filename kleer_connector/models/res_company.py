@@ -131,7 +131,7 @@ class ResCompany(models.Model):
         """Call Kleer with the given settings; return (ok, message)."""
         try:
             client = KleerClient(base_url, kleer_company_id, token, timeout=(5, 15))
-            user = client.me()
+            token_owner = client.me()
             info = client.company_info()
         except KleerError as exc:
             return False, self._kleer_explain(exc, token)
@@ -141,7 +141,7 @@ class ResCompany(models.Model):
             name=info.name,
             orgno=info.orgno or "-",
             currency=info.accounting_currency,
-            user=user.name,
+            user=token_owner.name,
         )
 
     @api.model
