@@ -314,8 +314,9 @@ class KleerJob(models.Model):
     def _recover_stale(self, now, stale_after=STALE_AFTER):
         """Jobs left in ``sending`` by a worker that died: their outcome is
         unknown, so they go back to pending with ``check_remote``."""
-        with self.env.registry.cursor() as cr:
-            cr.execute(
+        # (not named ``cr``: Odoo's _() would pick the closed cursor from locals)
+        with self.env.registry.cursor() as stale_cr:
+            stale_cr.execute(
                 """
                 UPDATE kleer_job
                    SET state = 'pending', check_remote = TRUE, next_try = NULL
@@ -324,7 +325,7 @@ class KleerJob(models.Model):
                 """,
                 (now - stale_after,),
             )
-            stale = [row[0] for row in cr.fetchall()]
+            stale = [row[0] for row in stale_cr.fetchall()]
         for job in self.sudo().browse(stale):
             self.env["kleer.log"]._log_isolated(
                 job._log_vals(

@@ -4,6 +4,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..kleer_api import PRODUCTION_URL, TEST_URL, KleerClient, KleerError, redact
+from ..kleer_api.client import DEFAULT_TIMEOUT
 
 _logger = logging.getLogger(__name__)
 
@@ -88,12 +89,23 @@ class ResCompany(models.Model):
         the settings are incomplete."""
         self.ensure_one()
         company = self.sudo()
+        kwargs.setdefault("timeout", self._kleer_timeout())
         return KleerClient(
             company._kleer_base_url(),
             company.kleer_company_id,
             company.kleer_token,
             **kwargs,
         )
+
+    def _kleer_timeout(self):
+        """(connect, read) seconds; system parameter ``kleer_connector.timeout``
+        ("5,30") lets an admin adapt it without code."""
+        value = self.env["ir.config_parameter"].sudo().get_param("kleer_connector.timeout")
+        try:
+            connect, read = (float(x) for x in value.split(","))
+            return (connect, read)
+        except (AttributeError, ValueError):
+            return DEFAULT_TIMEOUT
 
     def _kleer_redact(self, text):
         return redact(text, self.sudo().kleer_token)
