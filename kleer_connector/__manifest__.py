@@ -23,5 +23,7 @@
         "views/account_move_views.xml",
         "views/res_partner_views.xml",
         "views/product_views.xml",
+        "views/kleer_user_views.xml",
+        "views/res_partner_category_views.xml",
     ],
 }

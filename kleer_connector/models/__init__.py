@@ -4,5 +4,10 @@ from . import kleer_log
 from . import kleer_job
 from . import kleer_sync
 from . import res_partner
+from . import res_partner_category
+from . import kleer_user
+from . import kleer_sync_customers
 from . import product
 from . import account_move
+from . import account_move_line
+from . import product_push

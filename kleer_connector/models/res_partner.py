@@ -1,4 +1,22 @@
-from odoo import _, fields, models
+"""Partners as Kleer clients.
+
+The mapping lives here (``_kleer_client_payload`` and ``_kleer_canon``) and
+is shared by the queue (push), the customers sync (pull) and the invoices.
+
+Change detection: per partner and company, ``kleer_sync_hash`` holds two
+short hashes taken at the last sync: ``<odoo>:<kleer>``. ``odoo`` hashes the
+partner's mapped values in Kleer's terms (``_kleer_canon``), ``kleer`` hashes
+the client as Kleer holds it. A side "changed" when its hash differs, so an
+unchanged run compares in memory and writes nothing.
+"""
+
+import hashlib
+import json
+import re
+
+from odoo import _, api, fields, models
+
+from ..kleer_api.types import Address, Client
 
 PARTNER_STATES = [
     ("not_sent", "Not sent"),
@@ -7,6 +25,124 @@ PARTNER_STATES = [
     ("failed", "Failed"),
     ("ignored", "Ignored"),
 ]
+
+# Kleer's foreign-id of a partner: the database id, which never changes.
+# (Odoo's ``ref`` is editable and not unique, so it cannot be the key.)
+FOREIGN_ID_PREFIX = "odoo-partner-"
+
+# The partner's values in Kleer's terms; their hash says "Odoo changed".
+CANON_KEYS = (
+    "name",
+    "email",
+    "phone",
+    "vat",
+    "orgno",
+    "contact",
+    "is_company",
+    "street",
+    "street2",
+    "zip",
+    "city",
+    "country",
+    "currency",
+    "payment_days",
+    "user",
+    "delivery_type",
+    "entries",
+    "active",
+)
+# Odoo fields read to build the canonical values (one bulk read).
+CANON_FIELDS = [
+    "name",
+    "email",
+    "phone",
+    "vat",
+    "company_registry",
+    "kleer_contact",
+    "is_company",
+    "street",
+    "street2",
+    "zip",
+    "city",
+    "country_id",
+    "kleer_currency_id",
+    "property_payment_term_id",
+    "user_id",
+    "kleer_delivery_type",
+    "category_id",
+    "active",
+]
+
+
+def partner_foreign_id(partner_id):
+    return f"{FOREIGN_ID_PREFIX}{partner_id}"
+
+
+def partner_id_from_foreign(foreign_id):
+    """Odoo partner id encoded in a foreign-id we wrote, else None."""
+    if foreign_id and foreign_id.startswith(FOREIGN_ID_PREFIX):
+        tail = foreign_id[len(FOREIGN_ID_PREFIX) :]
+        if tail.isdigit():
+            return int(tail)
+    return None
+
+
+def norm_key(value):
+    """VAT / org. no. compared without spaces, dashes and case."""
+    return re.sub(r"[^0-9A-Za-z]", "", value or "").upper()
+
+
+def _short_hash(values):
+    text = json.dumps(values, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def canon_hash(canon):
+    return _short_hash([canon.get(key) for key in CANON_KEYS])
+
+
+def client_hash(client):
+    """Hash of the client fields the connector maps (ids and notes left out)."""
+    a = client.address
+    entries = client.dimension_entry_ids
+    return _short_hash(
+        [
+            client.name or "",
+            client.contact or "",
+            a.address1 or "",
+            a.address2 or "",
+            a.zip_code or "",
+            a.state or "",
+            a.country or "",
+            client.email or "",
+            client.client_type or "",
+            client.country_code or "",
+            client.currency or "",
+            int(client.payment_days or 0),
+            client.orgno or "",
+            client.phone or "",
+            int(client.user_id or 0),
+            client.delivery_type or "",
+            client.vat_nr or "",
+            sorted(entries) if entries is not None else None,
+            client.active is not False,
+        ]
+    )
+
+
+def split_hash(value):
+    """``"odoo:kleer"`` -> (odoo, kleer); empty parts are ''."""
+    odoo_hash, _sep, kleer_hash = (value or "").partition(":")
+    return odoo_hash, kleer_hash
+
+
+def _s(value):
+    return (value or "").strip() if isinstance(value, str) else ("" if value in (None, False) else value)
+
+
+def term_days(term):
+    """Payment term in days, as Kleer can hold it: the longest line delay."""
+    return max(term.line_ids.mapped("nb_days") or [0]) if term else 0
 
 
 class ResPartner(models.Model):
@@ -19,6 +155,202 @@ class ResPartner(models.Model):
     kleer_state = fields.Selection(
         PARTNER_STATES, "Kleer state", company_dependent=True, copy=False
     )
+    kleer_contact = fields.Char(
+        "Your reference",
+        help="The customer's contact person, sent to Kleer as the client's contact "
+        "(\"Er referens\" on invoices).",
+    )
+    kleer_currency_id = fields.Many2one(
+        "res.currency",
+        "Kleer invoicing currency",
+        help="The client's invoicing currency in Kleer; empty = Kleer's default.",
+    )
+    kleer_delivery_type = fields.Char(
+        "Kleer delivery type",
+        company_dependent=True,
+        copy=False,
+        help="How Kleer delivers invoices to this client: a name from Kleer's "
+        "delivery types (e.g. Email, Mail, Efaktura). Empty = Kleer's default.",
+    )
+    kleer_sync_hash = fields.Char(company_dependent=True, copy=False, readonly=True)
+
+    # -- mapping ---------------------------------------------------------------
+
+    def _kleer_tag_entries(self, company):
+        """{tag id: Kleer entry id} of tags linked to Kleer in ``company`` (one query)."""
+        self.env["res.partner.category"].flush_model(["kleer_entry_id"])
+        self.env.cr.execute(
+            """
+            SELECT id, (kleer_entry_id->>%(c)s)::int FROM res_partner_category
+             WHERE (kleer_entry_id->>%(c)s)::int > 0
+            """,
+            {"c": str(company.id)},
+        )
+        return dict(self.env.cr.fetchall())
+
+    def _kleer_canon(self, company, tag_entries=None):
+        """{partner id: values in Kleer's terms} for these partners, read in bulk."""
+        if tag_entries is None:
+            tag_entries = self._kleer_tag_entries(company)
+        result = {}
+        partners = self.with_company(company).with_context(active_test=False)
+        for p in partners:
+            result[p.id] = {
+                "name": _s(p.name),
+                "email": _s(p.email),
+                "phone": _s(p.phone),
+                "vat": _s(p.vat),
+                "orgno": _s(p.company_registry),
+                "contact": _s(p.kleer_contact),
+                "is_company": bool(p.is_company),
+                "street": _s(p.street),
+                "street2": _s(p.street2),
+                "zip": _s(p.zip),
+                "city": _s(p.city),
+                "country": p.country_id.code or "",
+                "currency": p.kleer_currency_id.name or "",
+                "payment_days": term_days(p.property_payment_term_id),
+                "user": p.user_id.id or 0,
+                "delivery_type": _s(p.kleer_delivery_type),
+                "entries": sorted(tag_entries[t] for t in p.category_id.ids if t in tag_entries),
+                "active": bool(p.active),
+            }
+        return result
+
+    def _kleer_client_payload(self, company, run=None, canon=None):
+        """The partner's commercial entity as a Kleer ``Client`` (the full mapping).
+
+        City goes in ``address.state`` (Kleer has no city element), the
+        country's name in ``address.country`` and its ISO code in
+        ``country-code``; "our reference" is the salesperson's Kleer user.
+        """
+        self.ensure_one()
+        partner = self.commercial_partner_id.with_company(company)
+        tag_entries = partner._kleer_tag_entries(company)
+        if canon is None:
+            canon = partner._kleer_canon(company, tag_entries)[partner.id]
+        user = self.env["res.users"].browse(canon["user"])
+        kleer_user = self.env["kleer.user"]._kleer_id_for_user(user, company)
+        delivery = canon["delivery_type"] or None
+        if not delivery and run is not None:
+            delivery = self._kleer_default_delivery_type(company, run)
+        return Client(
+            id=partner.kleer_client_id or 0,
+            foreign_id=partner_foreign_id(partner.id),
+            name=canon["name"],
+            contact=canon["contact"],
+            address=Address(
+                address1=canon["street"],
+                address2=canon["street2"],
+                zip_code=canon["zip"],
+                state=canon["city"],
+                country=partner.country_id.name or "",
+            ),
+            email=canon["email"],
+            client_type="Organisation" if canon["is_company"] else "Person",
+            country_code=canon["country"],
+            currency=canon["currency"] or None,
+            payment_days=canon["payment_days"],
+            orgno=canon["orgno"],
+            phone=canon["phone"],
+            user_id=kleer_user,
+            delivery_type=delivery,
+            vat_nr=canon["vat"] or None,
+            # Without any tag linked to Kleer, leave the client's entries alone.
+            dimension_entry_ids=list(canon["entries"]) if tag_entries else None,
+            active=canon["active"],
+        )
+
+    @api.model
+    def _kleer_delivery_types(self, company, run):
+        return run.cached(company, "delivery_types", lambda: run.client(company).delivery_types())
+
+    @api.model
+    def _kleer_default_delivery_type(self, company, run):
+        types = self._kleer_delivery_types(company, run)
+        return next((t.name for t in types if t.default), None)
+
+    # -- Odoo -> Kleer -----------------------------------------------------------
+
+    def _kleer_ensure_client(self, company, run, job=None):
+        """Kleer client id of this partner's commercial entity in ``company``:
+        created in Kleer when it has none (the id is saved and, from a job,
+        committed at once), updated when its mapped values changed."""
+        from .kleer_job import KleerMappingError
+
+        self.ensure_one()
+        partner = self.commercial_partner_id.with_company(company).sudo()
+        client = run.client(company)
+        canon = partner._kleer_canon(company)[partner.id]
+        odoo_hash = canon_hash(canon)
+        if not canon["name"]:
+            raise KleerMappingError(_("The customer has no name."))
+        payload = partner._kleer_client_payload(company, run, canon=canon)
+        if payload.delivery_type:
+            names = [t.name for t in partner._kleer_delivery_types(company, run)]
+            if payload.delivery_type not in names:
+                raise KleerMappingError(
+                    _(
+                        "Delivery type %(value)s is not one of Kleer's: %(names)s.",
+                        value=payload.delivery_type,
+                        names=", ".join(names),
+                    )
+                )
+        kleer_id = partner.kleer_client_id
+        if not kleer_id and job is not None and job.check_remote:
+            # The last attempt may have created it: adopt, never duplicate.
+            found = client.find_clients_by_foreign_id(payload.foreign_id)
+            if found:
+                kleer_id = found[0].id
+                partner.kleer_client_id = kleer_id
+                job._commit()
+        if not kleer_id:
+            kleer_id = client.create_client(payload)
+            vals = {
+                "kleer_client_id": kleer_id,
+                "kleer_sync_hash": f"{odoo_hash}:{client_hash(payload)}",
+            }
+            partner.write(vals)
+            if job is not None:
+                job._commit()
+            return kleer_id
+        stored_odoo, _stored_kleer = split_hash(partner.kleer_sync_hash)
+        if stored_odoo == odoo_hash and not (job is not None and job.check_remote):
+            return kleer_id
+        current = client.client(kleer_id)
+        payload.id = kleer_id
+        # Keep what Odoo does not manage: notes, a user Odoo cannot name,
+        # entries of dimensions Odoo has no tag for.
+        payload.notes = current.notes
+        if not payload.user_id:
+            payload.user_id = current.user_id
+        if payload.dimension_entry_ids is not None:
+            known = set(partner._kleer_known_entries(company))
+            payload.dimension_entry_ids = sorted(
+                set(payload.dimension_entry_ids)
+                | {e for e in current.dimension_entry_ids or () if e not in known}
+            )
+        if client_hash(payload) != client_hash(current):
+            client.update_client(kleer_id, payload)
+        partner.kleer_sync_hash = f"{odoo_hash}:{client_hash(payload)}"
+        if job is not None:
+            job._commit()
+        return kleer_id
+
+    def _kleer_known_entries(self, company):
+        return self._kleer_tag_entries(company).values()
+
+    def _kleer_job_push(self, job, run):
+        self.ensure_one()
+        company = job.company_id
+        had_id = self.with_company(company).kleer_client_id
+        kleer_id = self._kleer_ensure_client(company, run, job=job)
+        return {
+            "kleer_id": kleer_id,
+            "message": _("Client %(id)s updated in Kleer.", id=kleer_id)
+            if had_id
+            else _("Client %(id)s created in Kleer.", id=kleer_id),
+        }
 
     def _kleer_on_job_state(self, job, state, message=None):
         new_state = {"done": "synced"}.get(state, state)
@@ -30,3 +362,13 @@ class ResPartner(models.Model):
                     body=_("Kleer: sending this customer failed: %(msg)s", msg=message),
                     subtype_xmlid="mail.mt_note",
                 )
+
+    # -- Kleer -> Odoo (reprocess of a failed pull) ----------------------------
+
+    @api.model
+    def _kleer_job_pull(self, job, run):
+        company = job.company_id
+        kleer_client = run.client(company).client(job.kleer_ref)
+        sync = self.env["kleer.sync"].with_company(company)
+        summary = sync._kleer_customers_pull(company, run, [kleer_client], raise_errors=True)
+        return {"kleer_id": kleer_client.id, "message": summary}
