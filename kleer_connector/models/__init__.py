@@ -7,6 +7,10 @@ from . import res_partner
 from . import res_partner_category
 from . import kleer_user
 from . import kleer_sync_customers
+from . import kleer_sync_users
+from . import kleer_sync_rates
+from . import product_pull
+from . import res_config_settings_sync
 from . import product
 from . import account_move
 from . import account_move_line

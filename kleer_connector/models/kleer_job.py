@@ -13,10 +13,13 @@ import random
 import traceback
 from datetime import timedelta
 
+import psycopg2.errors
+
 from odoo import SUPERUSER_ID, _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..kleer_api import KleerError, KleerUnknownOutcome
+from .tools import own_cursor
 
 _logger = logging.getLogger(__name__)
 
@@ -186,9 +189,8 @@ class KleerJob(models.Model):
         if kind == "internal":
             _logger.exception("Kleer pull %s %s failed", operation, kleer_ref)
         message = company._kleer_redact(str(exc) or exc.__class__.__name__)
-        with self.env.registry.cursor() as cr:
-            Job = self.with_env(self.env(cr=cr, su=True))
-            job = Job._enqueue_pull(model, operation, kleer_ref, company, record_name)
+        with own_cursor(self.env) as env:
+            job = env["kleer.job"]._enqueue_pull(model, operation, kleer_ref, company, record_name)
             job.write(
                 {
                     "state": "failed",
@@ -286,36 +288,47 @@ class KleerJob(models.Model):
 
     @api.model
     def _claim(self, now, job_ids=None):
-        with self.env.registry.cursor() as cr:
-            query = """
-                SELECT id FROM kleer_job
-                 WHERE state = 'pending' AND (next_try IS NULL OR next_try <= %(now)s)
-                   {ids}
-              ORDER BY priority, id
-                 LIMIT 1
-                   FOR UPDATE SKIP LOCKED
-            """.format(ids="AND id IN %(ids)s" if job_ids else "")
-            cr.execute(query, {"now": now, "ids": tuple(job_ids or ()) or (0,)})
-            row = cr.fetchone()
-            if not row:
-                return None
-            cr.execute(
-                """
-                UPDATE kleer_job
-                   SET state = 'sending', attempts = attempts + 1,
-                       sending_since = %(now)s, write_date = %(now)s
-                 WHERE id = %(id)s
-                """,
-                {"now": fields.Datetime.now(), "id": row[0]},
-            )
-            return row[0]
+        """Take the next due job in a transaction of its own: lock it (rows
+        another worker holds are skipped), mark it ``sending``, commit."""
+        query = """
+            SELECT id FROM kleer_job
+             WHERE state = 'pending' AND (next_try IS NULL OR next_try <= %(now)s)
+               {ids}
+          ORDER BY priority, id
+             LIMIT 1
+               FOR UPDATE SKIP LOCKED
+        """.format(ids="AND id IN %(ids)s" if job_ids else "")
+        params = {"now": now, "ids": tuple(job_ids or ()) or (0,)}
+        for _attempt in range(10):
+            try:
+                with own_cursor(self.env) as env:
+                    # A row another worker just committed fails a repeatable
+                    # read snapshot: expected, so not logged; try again.
+                    env.cr.execute(query, params, log_exceptions=False)
+                    row = env.cr.fetchone()
+                    if not row:
+                        return None
+                    env.cr.execute(
+                        """
+                        UPDATE kleer_job
+                           SET state = 'sending', attempts = attempts + 1,
+                               sending_since = %(now)s, write_date = %(now)s
+                         WHERE id = %(id)s
+                        """,
+                        {"now": fields.Datetime.now(), "id": row[0]},
+                    )
+                    return row[0]
+            except psycopg2.errors.SerializationFailure:
+                continue
+        return None
 
     @api.model
     def _recover_stale(self, now, stale_after=STALE_AFTER):
         """Jobs left in ``sending`` by a worker that died: their outcome is
         unknown, so they go back to pending with ``check_remote``."""
         # (not named ``cr``: Odoo's _() would pick the closed cursor from locals)
-        with self.env.registry.cursor() as stale_cr:
+        with own_cursor(self.env) as stale_env:
+            stale_cr = stale_env.cr
             stale_cr.execute(
                 """
                 UPDATE kleer_job
@@ -342,8 +355,8 @@ class KleerJob(models.Model):
 
     @api.model
     def _run_one(self, job_id, run):
-        with self.env.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
+        with own_cursor(self.env, user=SUPERUSER_ID, context={}) as env:
+            cr = env.cr
             job = env["kleer.job"].browse(job_id)
             job = job.with_company(job.company_id)
             try:

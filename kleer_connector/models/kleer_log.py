@@ -3,6 +3,8 @@ import re
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from .tools import own_cursor
+
 # Stored request/response bodies are for reading, not replaying: attachments
 # are shortened and very long bodies cut.
 MAX_BODY_CHARS = 64 * 1024
@@ -97,8 +99,7 @@ class KleerLog(models.Model):
                 vals[key] = company._kleer_redact(
                     shorten_body(vals[key]) if key != "message" else vals[key]
                 )
-        with self.env.registry.cursor() as cr:
-            env = self.env(cr=cr, su=True)
+        with own_cursor(self.env) as env:
             return env["kleer.log"].create(vals).id
 
     def _open_record_action(self):

@@ -7,6 +7,7 @@ import logging
 from odoo import api, fields, models
 
 from .kleer_job import KleerRun
+from .tools import own_cursor
 
 _logger = logging.getLogger(__name__)
 
@@ -53,21 +54,25 @@ class KleerSync(models.AbstractModel):
         in the log and the cron goes on with the next company."""
         run = KleerRun()
         started = fields.Datetime.now()
+        # The sync's own cursor must see this transaction's pending writes
+        # (e.g. the settings just changed), and this env its writes after.
+        self.env.flush_all()
         try:
-            with self.env.registry.cursor() as cr:
-                sync = self.with_env(self.env(cr=cr, su=True)).with_company(company)
+            with own_cursor(self.env) as env:
+                sync = self.with_env(env).with_company(company)
                 message = getattr(sync, f"_kleer_sync_{name}")(sync.env.company, run)
                 sync._save_state(sync.env.company, name, started, success=True, message=message)
         except Exception as exc:  # noqa: BLE001 - logged, cron goes on
             self._log_run_failure(name, company, exc)
-            with self.env.registry.cursor() as cr:
-                self.with_env(self.env(cr=cr, su=True))._save_state(
-                    company.with_env(self.env(cr=cr, su=True)), name, started,
+            with own_cursor(self.env) as env:
+                self.with_env(env)._save_state(
+                    company.with_env(env), name, started,
                     success=False, message=str(exc)[:200],
                 )
             return False
         finally:
             run.close()
+            self.env.invalidate_all()
         return True
 
     @api.model

@@ -21,8 +21,9 @@ sync log as a "conflict" entry and the partner is queued for a push.
 import logging
 from datetime import timedelta
 
-from odoo import Command, _, api, models
+from odoo import Command, api, models
 
+from .kleer_job import KleerMappingError
 from .res_partner import (
     CANON_KEYS,
     canon_hash,
@@ -189,7 +190,7 @@ class _ClientMaps:
         if days not in terms:
             term = self.env["account.payment.term"].create(
                 {
-                    "name": _("%(days)s Days", days=days),
+                    "name": self.env._("%(days)s Days", days=days),
                     "company_id": self.company.id,
                     "line_ids": [
                         Command.create({"value": "percent", "value_amount": 100.0, "nb_days": days})
@@ -275,7 +276,7 @@ class KleerSync(models.AbstractModel):
             del clients
         if direction in ("to_kleer", "both"):
             parts.append(self._kleer_customers_push(company, run))
-        return "; ".join(parts) or _("Customer sync is off.")
+        return "; ".join(parts) or self.env._("Customer sync is off.")
 
     # -- Kleer -> Odoo -----------------------------------------------------------
 
@@ -325,7 +326,7 @@ class KleerSync(models.AbstractModel):
             # carry their Kleer id); this cursor is the sync's own.
             env.cr.commit()  # pylint: disable=invalid-commit
             env.invalidate_all()
-        return _(
+        return self.env._(
             "Kleer to Odoo: %(created)s created, %(updated)s updated, %(unchanged)s unchanged, "
             "%(conflicts)s conflicts, %(failed)s failed",
             **stats,
@@ -337,6 +338,8 @@ class KleerSync(models.AbstractModel):
         odoo_hash, _kleer_hash = split_hash(index.hashes[partner.id])
         odoo_changed = bool(odoo_hash) and canon_hash(current) != odoo_hash
         diff = {k: v for k, v in kleer_values.items() if current.get(k) != v}
+        if "name" in diff and not diff["name"]:
+            raise KleerMappingError(self.env._("The Kleer client has no name."))
         if both and odoo_changed and diff:
             self._kleer_log_conflict(company, partner, client, current, diff)
             self.env["kleer.job"].with_company(company)._enqueue(partner, "push", company=company)
@@ -360,7 +363,7 @@ class KleerSync(models.AbstractModel):
             try:
                 canon = dict(DEFAULT_CANON, **maps.canon(client))
                 if not canon["name"]:
-                    raise ValueError(_("The Kleer client has no name."))
+                    raise KleerMappingError(self.env._("The Kleer client has no name."))
                 vals = maps.vals(canon)
                 vals.update(
                     kleer_client_id=client.id,
@@ -400,7 +403,7 @@ class KleerSync(models.AbstractModel):
     @api.model
     def _kleer_log_conflict(self, company, partner, client, current, diff):
         lines = [
-            _("%(field)s: Kleer %(kleer)r, Odoo %(odoo)r", field=key, kleer=value, odoo=current.get(key))
+            self.env._("%(field)s: Kleer %(kleer)r, Odoo %(odoo)r", field=key, kleer=value, odoo=current.get(key))
             for key, value in diff.items()
             if key in CANON_KEYS
         ]
@@ -416,7 +419,7 @@ class KleerSync(models.AbstractModel):
                 "level": "warning",
                 "state": "done",
                 "error_kind": "conflict",
-                "message": _(
+                "message": self.env._(
                     "Changed in both Odoo and Kleer since the last sync: Odoo's values win "
                     "and are sent to Kleer. Kleer's values were:\n%(lines)s",
                     lines="\n".join(lines),
@@ -470,4 +473,4 @@ class KleerSync(models.AbstractModel):
                 queued += len(todo)
             env.cr.commit()  # pylint: disable=invalid-commit  # the sync's own cursor
             env.invalidate_all()
-        return _("Odoo to Kleer: %(n)s queued", n=queued)
+        return self.env._("Odoo to Kleer: %(n)s queued", n=queued)

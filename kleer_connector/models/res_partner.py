@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 from ..kleer_api.types import Address, Client
 
@@ -284,13 +284,13 @@ class ResPartner(models.Model):
         canon = partner._kleer_canon(company)[partner.id]
         odoo_hash = canon_hash(canon)
         if not canon["name"]:
-            raise KleerMappingError(_("The customer has no name."))
+            raise KleerMappingError(self.env._("The customer has no name."))
         payload = partner._kleer_client_payload(company, run, canon=canon)
         if payload.delivery_type:
             names = [t.name for t in partner._kleer_delivery_types(company, run)]
             if payload.delivery_type not in names:
                 raise KleerMappingError(
-                    _(
+                    self.env._(
                         "Delivery type %(value)s is not one of Kleer's: %(names)s.",
                         value=payload.delivery_type,
                         names=", ".join(names),
@@ -347,9 +347,9 @@ class ResPartner(models.Model):
         kleer_id = self._kleer_ensure_client(company, run, job=job)
         return {
             "kleer_id": kleer_id,
-            "message": _("Client %(id)s updated in Kleer.", id=kleer_id)
+            "message": self.env._("Client %(id)s updated in Kleer.", id=kleer_id)
             if had_id
-            else _("Client %(id)s created in Kleer.", id=kleer_id),
+            else self.env._("Client %(id)s created in Kleer.", id=kleer_id),
         }
 
     def _kleer_on_job_state(self, job, state, message=None):
@@ -359,7 +359,7 @@ class ResPartner(models.Model):
                 partner.kleer_state = new_state
             if state == "failed" and message:
                 partner.message_post(
-                    body=_("Kleer: sending this customer failed: %(msg)s", msg=message),
+                    body=self.env._("Kleer: sending this customer failed: %(msg)s", msg=message),
                     subtype_xmlid="mail.mt_note",
                 )
 

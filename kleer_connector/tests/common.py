@@ -7,14 +7,18 @@ from odoo.tests.common import TransactionCase, _super_send
 from ..kleer_api.sandbox import SandboxServer
 
 
-class KleerCase(TransactionCase):
+class LoopbackRequests:
+    """Odoo raises every timeout under 10 s to 10 s in tests; the fault tests
+    need the client's real timeouts. Only loopback is reached."""
+
     @classmethod
     def _request_handler(cls, s, r, /, **kw):
-        # Odoo raises every timeout under 10 s to 10 s in tests; the fault
-        # tests need the client's real timeouts. Only loopback is reached.
         if r.url.startswith(("http://127.0.0.1:", "https://127.0.0.1:")):
             return _super_send(s, r, **kw)
         return super()._request_handler(s, r, **kw)
+
+
+class KleerCase(LoopbackRequests, TransactionCase):
 
     @classmethod
     def setUpClass(cls):

@@ -1,0 +1,287 @@
+"""Customers sync against the sandbox: Kleer -> Odoo field by field, the
+matching rules, Odoo -> Kleer through the queue, the conflict rule, and the
+no-change run that writes and sends nothing."""
+
+from odoo.tests import tagged
+
+from ..kleer_api.sandbox.seed import client_element, _address
+from ..models.res_partner import client_hash, partner_foreign_id, split_hash
+from .common import KleerCase
+
+
+@tagged("post_install", "-at_install")
+class TestSyncCustomers(KleerCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Partner = cls.env["res.partner"].with_context(active_test=False)
+        cls.sweden = cls.env.ref("base.se")
+        cls.salesman = cls.env["res.users"].create(
+            {"name": "Bertil", "login": "bertil@example.se", "email": "bertil@example.se"}
+        )
+
+    def sync(self, name="customers"):
+        ok = self.env["kleer.sync"]._run_sync(name, self.company)
+        self.env.invalidate_all()
+        return ok
+
+    def state_message(self, name="customers"):
+        return self.env["kleer.sync.state"].search(
+            [("company_id", "=", self.company.id), ("sync", "=", name)]
+        ).last_message
+
+    def kleer_partners(self):
+        return self.Partner.search([("kleer_client_id", "!=", 0)])
+
+    def partner_of(self, kleer_id):
+        return self.Partner.search([("kleer_client_id", "=", kleer_id)])
+
+    # -- Kleer -> Odoo -----------------------------------------------------------
+
+    def test_pull_maps_every_field(self):
+        self.company.kleer_customer_sync = "from_kleer"
+        self.company.kleer_sync_users = True
+        self.assertTrue(self.sync("users"))
+        self.assertTrue(self.sync())
+        kund = self.partner_of(201)
+        self.assertEqual(len(kund), 1)
+        self.assertEqual(kund.name, "Kund AB")
+        self.assertTrue(kund.is_company)
+        self.assertEqual(kund.email, "faktura@kund.example.se")
+        self.assertEqual(kund.vat, "SE556000111101")
+        self.assertEqual(kund.company_registry, "556000-1111")
+        self.assertEqual(kund.kleer_contact, "Karin Kund")
+        self.assertEqual(kund.street, "Storgatan 1")
+        self.assertEqual(kund.zip, "111 22")
+        self.assertEqual(kund.city, "Stockholm")
+        self.assertEqual(kund.country_id, self.sweden)
+        self.assertEqual(kund.property_payment_term_id.line_ids.nb_days, 30)
+        self.assertEqual(kund.user_id, self.salesman, "Kleer user 2 is linked to Bertil by email")
+        self.assertEqual(kund.kleer_delivery_type, "Email")
+        self.assertEqual(kund.ref, "201")
+        self.assertEqual(kund.customer_rank, 1)
+        self.assertEqual(kund.kleer_state, "synced")
+        self.assertTrue(kund.active)
+        sven = self.partner_of(202)
+        self.assertFalse(sven.is_company)
+        self.assertEqual(sven.city, "Göteborg")
+        self.assertEqual(sven.property_payment_term_id.line_ids.nb_days, 10)
+        self.assertFalse(sven.user_id, "Kleer user 1 has no Odoo user with that email")
+        self.assertIn("2 created", self.state_message())
+
+    def test_second_run_writes_nothing_and_repeated_runs_never_duplicate(self):
+        self.company.kleer_customer_sync = "both"
+        self.sync()
+        partners = self.kleer_partners()
+        self.assertEqual(len(partners), 2)
+        self.env.flush_all()
+        self.env.cr.execute("SELECT max(write_date) FROM res_partner")
+        before = self.env.cr.fetchone()[0]
+        self.sandbox.requests.clear()
+        jobs_before = self.env["kleer.job"].search_count([])
+        for _i in range(2):
+            self.assertTrue(self.sync())
+        self.env.cr.execute("SELECT max(write_date) FROM res_partner")
+        self.assertEqual(self.env.cr.fetchone()[0], before, "an unchanged run writes no partner")
+        self.assertEqual([r.method for r in self.sandbox.requests], ["GET", "GET"], "only the client list is read")
+        self.assertEqual(self.env["kleer.job"].search_count([]), jobs_before, "nothing queued for Kleer")
+        self.assertEqual(len(self.kleer_partners()), 2)
+        self.assertIn("0 created, 0 updated, 2 unchanged", self.state_message())
+
+    def test_match_by_vat_then_orgno_then_foreign_id(self):
+        by_vat = self.Partner.create({"name": "Kund (Odoo)", "vat": "se 5560 0011 1101", "is_company": True})
+        by_orgno = self.Partner.create({"name": "Sven (Odoo)", "company_registry": "198001011234"})
+        own = self.Partner.create({"name": "Egen AB", "is_company": True})
+        fid_client = client_element(
+            "Egen AB i Kleer", "", "egen@example.se", _address("Väg 1", "123 45", "Umeå"), 1, "Organisation"
+        )
+        fid_client.find("foreign-id").text = partner_foreign_id(own.id)
+        kleer_id = self.sandbox.state.create_client(self.sandbox.company_id, fid_client)
+        self.company.kleer_customer_sync = "from_kleer"
+        count = self.Partner.search_count([])
+        self.sync()
+        self.assertEqual(self.Partner.search_count([]), count, "every client matched a partner")
+        self.assertEqual(by_vat.kleer_client_id, 201)
+        self.assertEqual(by_vat.name, "Kund AB", "Kleer's values are taken over")
+        self.assertEqual(by_orgno.kleer_client_id, 202)
+        self.assertEqual(own.kleer_client_id, kleer_id)
+        self.assertEqual(own.city, "Umeå")
+
+    def test_kleer_change_updates_partner_and_failure_goes_to_log(self):
+        self.company.kleer_customer_sync = "from_kleer"
+        self.sync()
+        kund = self.partner_of(201)
+        store = self.sandbox.state
+        client = store.element("client", 1, 201)
+        client.find("name").text = "Kund AB (nytt namn)"
+        client.find("address/state").text = "Solna"
+        client.find("payment-days").text = "45"
+        store.update_client(1, 201, client)
+        bad = store.element("client", 1, 202)
+        bad.find("name").text = ""
+        store.update_client(1, 202, bad)
+        self.assertTrue(self.sync())
+        self.assertEqual(kund.name, "Kund AB (nytt namn)")
+        self.assertEqual(kund.city, "Solna")
+        self.assertEqual(kund.property_payment_term_id.line_ids.nb_days, 45)
+        self.assertIn("1 updated", self.state_message())
+        self.assertIn("1 failed", self.state_message())
+        job = self.env["kleer.job"].search([("res_model", "=", "res.partner"), ("kleer_ref", "=", 202)])
+        self.assertEqual(job.state, "failed")
+        self.assertEqual(job.log_ids.state, "open")
+        # Fixed in Kleer, then reprocessed from the log: the pull runs again.
+        bad.find("name").text = "Sven Svensson"
+        store.update_client(1, 202, bad)
+        job.action_process_now()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(self.partner_of(202).name, "Sven Svensson")
+
+    # -- Odoo -> Kleer -----------------------------------------------------------
+
+    def _customer(self, **vals):
+        return self.Partner.create(
+            dict(
+                {
+                    "name": "Ny Kund AB",
+                    "is_company": True,
+                    "email": "ap@nykund.example.se",
+                    "vat": "SE559999888801",
+                    "company_registry": "559999-8888",
+                    "kleer_contact": "Nina Ny",
+                    "street": "Nygatan 5",
+                    "street2": "Box 12",
+                    "zip": "753 20",
+                    "city": "Uppsala",
+                    "country_id": self.sweden.id,
+                    "customer_rank": 1,
+                    "phone": "+46 18 12 34 56",
+                },
+                **vals,
+            )
+        )
+
+    def test_push_maps_every_field_and_second_run_sends_nothing(self):
+        self.company.kleer_customer_sync = "to_kleer"
+        self.company.kleer_sync_users = True
+        self.company.kleer_sync_categories = True
+        self.sync("users")
+        self.sync("categories")
+        tag = self.env["res.partner.category"].search([("kleer_entry_id", "=", 20)])
+        partner = self._customer(
+            user_id=self.salesman.id,
+            kleer_currency_id=self.env.ref("base.EUR").id,
+            property_payment_term_id=self.env.ref("account.account_payment_term_30days").id,
+            kleer_delivery_type="Mail",
+            category_id=[(4, tag.id)],
+            ref="K-17",
+        )
+        contact = self.Partner.create({"name": "Not a customer"})
+        self.sync()
+        self.process_queue()
+        kleer_id = partner.kleer_client_id
+        self.assertTrue(kleer_id)
+        self.assertFalse(contact.kleer_client_id, "partners that are not customers stay in Odoo")
+        self.assertEqual(partner.kleer_state, "synced")
+        stored = self.sandbox.state.client(1, kleer_id)
+        self.assertEqual(stored["foreign-id"], partner_foreign_id(partner.id))
+        self.assertEqual(stored["name"], "Ny Kund AB")
+        self.assertEqual(stored["contact"], "Nina Ny")
+        self.assertEqual(stored["email"], "ap@nykund.example.se")
+        self.assertEqual(stored["client-type"], "Organisation")
+        self.assertEqual(stored["country-code"], "SE")
+        self.assertEqual(stored["currency-type"], "EUR")
+        self.assertEqual(stored["payment-days"], "30")
+        self.assertEqual(stored["orgno"], "559999-8888")
+        self.assertEqual(stored["vat-nr"], "SE559999888801")
+        self.assertEqual(stored["phone"], "+46 18 12 34 56")
+        self.assertEqual(stored["user"]["id"], "2", "our reference = the salesperson's Kleer user")
+        self.assertEqual(stored["delivery-type"], "Mail")
+        self.assertEqual(stored["active"], "true")
+        self.assertEqual(
+            stored["address"],
+            {"address1": "Nygatan 5", "address2": "Box 12", "zip-code": "753 20", "state": "Uppsala", "country": "Sweden"},
+        )
+        self.assertEqual(stored["dimension-entries"], [{"id": "20"}])
+        # Nothing changed: the next run queues and sends nothing.
+        self.sandbox.requests.clear()
+        self.sync()
+        self.assertEqual(self.process_queue(), 0)
+        self.assertEqual(self.sandbox.requests, [])
+        # A change in Odoo is sent as an update; archiving makes it inactive.
+        partner.write({"city": "Enköping", "active": False})
+        self.sync()
+        self.process_queue()
+        stored = self.sandbox.state.client(1, kleer_id)
+        self.assertEqual(stored["address"]["state"], "Enköping")
+        self.assertEqual(stored["active"], "false")
+        self.assertEqual(len(self.sent("PUT", "/client")), 0, "updated, not created again")
+        self.assertEqual(len(self.sent("POST", f"/client/{kleer_id}")), 1)
+
+    def test_push_after_unknown_outcome_adopts_the_client(self):
+        self.company.kleer_customer_sync = "to_kleer"
+        partner = self._customer()
+        self.sandbox.faults.add("drop_after_store", method="PUT", path=r"^/client$")
+        self.sync()
+        self.process_queue()
+        job = self.env["kleer.job"].search([("res_id", "=", partner.id), ("operation", "=", "push")])
+        self.assertTrue(job.check_remote)
+        job.next_try = False
+        self.process_queue()
+        self.assertEqual(job.state, "done")
+        stored = [c for c in self.sandbox.state.clients(1) if c["foreign-id"] == partner_foreign_id(partner.id)]
+        self.assertEqual(len(stored), 1, "no duplicate in Kleer")
+        self.assertEqual(partner.kleer_client_id, int(stored[0]["id"]))
+
+    def test_ensure_client_for_invoices(self):
+        partner = self._customer()
+        contact = self.Partner.create({"name": "Inköp", "parent_id": partner.id, "type": "invoice"})
+        from ..models.kleer_job import KleerRun
+
+        run = KleerRun()
+        kleer_id = contact._kleer_ensure_client(self.company, run)
+        self.assertEqual(partner.kleer_client_id, kleer_id, "the commercial partner is the client")
+        self.sandbox.requests.clear()
+        self.assertEqual(contact._kleer_ensure_client(self.company, run), kleer_id)
+        self.assertEqual(self.sandbox.requests, [], "unchanged: nothing sent")
+        partner.name = "Ny Kund AB (ändrad)"
+        contact._kleer_ensure_client(self.company, run)
+        self.assertEqual(self.sandbox.state.client(1, kleer_id)["name"], "Ny Kund AB (ändrad)")
+        run.close()
+
+    # -- both ways ---------------------------------------------------------------
+
+    def test_both_ways_conflict_odoo_wins_and_kleer_values_logged(self):
+        self.company.kleer_customer_sync = "both"
+        self.sync()
+        kund = self.partner_of(201)
+        self.process_queue()
+        # Only Kleer changed: Kleer wins.
+        client = self.sandbox.state.element("client", 1, 201)
+        client.find("email").text = "ny@kund.example.se"
+        self.sandbox.state.update_client(1, 201, client)
+        self.sync()
+        self.assertEqual(kund.email, "ny@kund.example.se")
+        self.assertEqual(self.process_queue(), 0, "the pulled change is not sent back")
+        # Both changed: Odoo wins, Kleer's value goes to the log.
+        kund.email = "odoo@kund.example.se"
+        client.find("email").text = "kleer@kund.example.se"
+        self.sandbox.state.update_client(1, 201, client)
+        self.sync()
+        self.assertEqual(kund.email, "odoo@kund.example.se")
+        log = self.env["kleer.log"].search([("error_kind", "=", "conflict"), ("res_id", "=", kund.id)])
+        self.assertEqual(len(log), 1)
+        self.assertIn("kleer@kund.example.se", log.message)
+        self.process_queue()
+        self.assertEqual(self.sandbox.state.client(1, 201)["email"], "odoo@kund.example.se")
+        # Settled: the next runs change nothing on either side.
+        self.sandbox.requests.clear()
+        self.sync()
+        self.assertEqual(self.process_queue(), 0)
+        self.assertEqual([r.method for r in self.sandbox.requests], ["GET"])
+        odoo_hash, kleer_hash = split_hash(kund.kleer_sync_hash)
+        from ..kleer_api import KleerClient
+
+        self.assertTrue(odoo_hash)
+        self.assertEqual(
+            kleer_hash, client_hash(KleerClient(self.sandbox.base_url, 1, self.sandbox.token).client(201))
+        )
