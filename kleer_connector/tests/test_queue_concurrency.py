@@ -29,7 +29,10 @@ class TestQueueConcurrency(LoopbackRequests, BaseCase):
         self.addCleanup(patcher.stop)
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            company = env["res.company"].create({"name": "Kleer Concurrency AB"})
+            Company = env["res.company"]
+            company = Company.search([("name", "=", "Kleer Concurrency AB")]) or Company.create(
+                {"name": "Kleer Concurrency AB"}
+            )
             company.write(
                 {
                     "kleer_enabled": True,
@@ -87,3 +90,16 @@ class TestQueueConcurrency(LoopbackRequests, BaseCase):
             cr.execute("SELECT state, attempts, COUNT(*) FROM kleer_job WHERE id IN %s GROUP BY 1, 2",
                        [tuple(self.job_ids)])
             self.assertEqual(cr.fetchall(), [("done", 1, JOBS)])
+
+    def test_log_survives_the_rollback_of_the_failed_work(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["res.partner"].browse(self.partner_ids[0]).name = "rolled back"
+            log_id = env["kleer.log"]._log_isolated(
+                {"company_id": self.company_id, "operation": "post", "message": "Kleer is down"}
+            )
+            cr.rollback()
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.assertEqual(env["kleer.log"].browse(log_id).message, "Kleer is down")
+            self.assertNotEqual(env["res.partner"].browse(self.partner_ids[0]).name, "rolled back")

@@ -117,3 +117,20 @@ class TestSettings(KleerCase):
         )
         settings.invalidate_recordset()
         self.assertEqual(settings.kleer_open_failures, 1)
+
+    def test_neutralize_disables_connector(self):
+        from odoo.modules.neutralize import get_neutralization_queries
+
+        job = self.env["kleer.job"].create(
+            {"company_id": self.company.id, "operation": "post", "res_model": "res.partner", "res_id": 1}
+        )
+        self.company.kleer_sync_products = True
+        self.env.flush_all()
+        for query in get_neutralization_queries(["kleer_connector"]):
+            self.env.cr.execute(query)
+        self.env.invalidate_all()
+        self.assertFalse(self.company.kleer_enabled)
+        self.assertFalse(self.company.sudo().kleer_token)
+        self.assertFalse(self.env.ref("kleer_connector.cron_sync_products").active)
+        self.assertFalse(self.env.ref("kleer_connector.cron_process_queue").active)
+        self.assertEqual(job.state, "ignored")
