@@ -30,7 +30,12 @@ class Odoo:
     @classmethod
     def find(cls):
         probe = subprocess.run(
-            [PYTHON, "-c", "import odoo, os; print(odoo.release.version); print(os.path.dirname(odoo.__file__))"],
+            [
+                PYTHON,
+                "-c",
+                "import odoo, os; print(odoo.release.version); "
+                "print(os.path.dirname(odoo.__file__))",
+            ],
             capture_output=True,
             text=True,
             check=False,

@@ -274,7 +274,9 @@ def _raise_keyboard_interrupt(signum, _frame):
 
 def install_signal_handlers():
     """Make SIGTERM and SIGHUP unwind the stack like Ctrl-C does, so every
-    ``finally`` (stopping servers, removing temp dirs) runs."""
+    ``finally`` (stopping servers, removing temp dirs) runs.  SIGINT too, even
+    when we inherited it ignored (a background job of a non-interactive shell)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_keyboard_interrupt)
 

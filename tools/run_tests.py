@@ -35,7 +35,8 @@ TEST_TIMEOUT = 3600  # seconds for install + tests
 LAST_LOG = REPO / ".tmp" / "last-odoo-test.log"
 
 LOG_RE = re.compile(
-    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (?P<level>[A-Z_]+) (?P<db>\S+) (?P<logger>[\w.]+): (?P<msg>.*)$"
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ "  # date time pid
+    r"(?P<level>[A-Z_]+) (?P<db>\S+) (?P<logger>[\w.]+): (?P<msg>.*)$"
 )
 SUMMARY_RE = re.compile(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests when loading database")
 PROBLEM_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
@@ -89,7 +90,9 @@ def run_pure_tests(tmp):
             skipped = int(suite.get("skipped", 0))
             counts += Counts(total - failed - skipped, failed, skipped)
     if result.returncode and not counts.failed:
-        print(f"pytest exited {result.returncode} without a test failure (usage or collection error?)")
+        print(
+            f"pytest exited {result.returncode} without a test failure (usage or collection error?)"
+        )
         counts.failed += 1
     print(f"pure tests: {counts.line()} in {elapsed:.0f}s")
     return counts
@@ -258,7 +261,10 @@ def check_uninstall(odoo, pg, data_dir, uninstall):
         or line.startswith("Traceback")
     ]
     sys.stdout.write(output)
-    print(f"{what} check: {'OK' if ok and not problems else 'FAILED'} in {time.monotonic() - started:.0f}s")
+    print(
+        f"{what} check: {'OK' if ok and not problems else 'FAILED'} "
+        f"in {time.monotonic() - started:.0f}s"
+    )
     return ok and not problems
 
 
@@ -299,7 +305,10 @@ def run_odoo_tests(args, tmp):
         with open(full_log, "w") as logfile:
             log = OdooLog(logfile, args.verbose)
             returncode = run_odoo(cmd, log, args.timeout)
-        print(f"Odoo install + tests finished in {time.monotonic() - started:.0f}s, exit code {returncode}")
+        print(
+            f"Odoo install + tests finished in {time.monotonic() - started:.0f}s, "
+            f"exit code {returncode}"
+        )
 
         if log.summary is None:
             problems.append("Odoo printed no test summary: the install did not finish")
@@ -307,7 +316,10 @@ def run_odoo_tests(args, tmp):
             failures, errors, total = log.summary
             bad = failures + errors
             counts += Counts(max(total - bad - log.skipped, 0), bad, log.skipped)
-            print(f"Odoo tests: {total} ran, {failures} failed, {errors} error(s), {log.skipped} skipped")
+            print(
+                f"Odoo tests: {total} ran, {failures} failed, {errors} error(s), "
+                f"{log.skipped} skipped"
+            )
             if total == 0:
                 expected = REQUIRE_ODOO_TESTS or addon_has_tests() or args.test_tags
                 if expected:
@@ -317,11 +329,14 @@ def run_odoo_tests(args, tmp):
         if returncode and log.summary and not counts.failed:
             problems.append(f"Odoo exited with code {returncode}")
         if log.errors:
-            problems.append(f"{len(log.errors)} ERROR/CRITICAL log record(s), shown above:\n" + first_lines(log.errors))
+            problems.append(
+                f"{len(log.errors)} ERROR/CRITICAL log record(s), shown above:\n"
+                + first_lines(log.errors)
+            )
         if log.install_warnings:
             problems.append(
-                f"the install log is not clean: {len(log.install_warnings)} warning(s) about {ADDON}, shown above:\n"
-                + first_lines(log.install_warnings)
+                f"the install log is not clean: {len(log.install_warnings)} "
+                f"warning(s) about {ADDON}, shown above:\n" + first_lines(log.install_warnings)
             )
         else:
             print(f"install log: no warning about {ADDON}")
@@ -360,18 +375,32 @@ def run_odoo_tests(args, tmp):
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="run-tests", description=__doc__.split("\n\n")[0])
     only = parser.add_mutually_exclusive_group()
-    only.add_argument("--pure-only", action="store_true", help="only the pure-Python tests (no Odoo, no PostgreSQL)")
-    only.add_argument("--odoo-only", action="store_true", help="only the Odoo install, tests and uninstall")
+    only.add_argument(
+        "--pure-only",
+        action="store_true",
+        help="only the pure-Python tests (no Odoo, no PostgreSQL)",
+    )
+    only.add_argument(
+        "--odoo-only", action="store_true", help="only the Odoo install, tests and uninstall"
+    )
     parser.add_argument(
         "-k",
         "--test-tags",
         metavar="TAGS",
         help="Odoo --test-tags, e.g. /kleer_connector:TestQueue (default: /kleer_connector)",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the cluster and database, print how to connect")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the cluster and database, print how to connect"
+    )
     parser.add_argument("--no-uninstall", action="store_true", help="skip the uninstall check")
-    parser.add_argument("--verbose", action="store_true", help="show Odoo's full log (default: tests, warnings, errors)")
-    parser.add_argument("--timeout", type=int, default=TEST_TIMEOUT, help="seconds allowed for install + tests")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Odoo's full log (default: tests, warnings, errors)",
+    )
+    parser.add_argument(
+        "--timeout", type=int, default=TEST_TIMEOUT, help="seconds allowed for install + tests"
+    )
     return parser.parse_args(argv)
 
 
