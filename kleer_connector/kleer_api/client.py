@@ -383,14 +383,18 @@ class KleerClient:
             self._get(f"client/invoice/{int(invoice_id)}", "client-invoice")
         )
 
-    def find_invoices_by_foreign_id(self, foreign_id):
-        """Invoices whose foreign-id is exactly ``foreign_id``. Kleer's free
-        text ``query`` narrows the list; the exact match is ours."""
-        return [
-            inv
-            for inv in self.iter_invoices(query=foreign_id)
-            if inv.foreign_id == foreign_id
-        ]
+    def find_invoices_by_foreign_id(self, foreign_id, invoice_date=None):
+        """Invoices whose foreign-id is exactly ``foreign_id``.
+
+        With ``invoice_date`` the list is narrowed by the confirmed
+        ``invoiceDateLower/Upper`` filter [C] and matched here exactly; the
+        free-text ``query`` (matching unconfirmed [?]) is used only without it.
+        """
+        if invoice_date:
+            found = self.iter_invoices(date_from=invoice_date, date_to=invoice_date)
+        else:
+            found = self.iter_invoices(query=foreign_id)
+        return [inv for inv in found if inv.foreign_id == foreign_id]
 
     def create_invoice(self, invoice):
         # PUT company/{cid}/client/invoice -> created (a draft)   [1] ORN

@@ -1,4 +1,24 @@
-from odoo import _, fields, models
+"""Customer invoices and credit notes to Kleer.
+
+Posting enqueues a ``post`` job (never a call to Kleer in the user's
+transaction); the queue runs ``_kleer_job_post`` on a cursor of its own.
+The mapping and its refusals live in ``_kleer_invoice_payload``; the exact
+row arithmetic in ``kleer_api.rowplan``.
+"""
+
+import logging
+from decimal import Decimal
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import html2plaintext
+
+from ..kleer_api import ocr, rowplan
+from ..kleer_api import types as kt
+from ..kleer_api.money import to_decimal, to_ore
+from .kleer_job import KleerMappingError
+
+_logger = logging.getLogger(__name__)
 
 MOVE_STATES = [
     ("not_sent", "Not sent"),
@@ -8,6 +28,18 @@ MOVE_STATES = [
     ("failed", "Failed"),
     ("ignored", "Ignored"),
 ]
+KLEER_MOVE_TYPES = ("out_invoice", "out_refund")
+# Odoo's "invoice sending" → names of Kleer delivery types to look for.
+DELIVERY_TYPES = {
+    "email": ("Email", "E-post", "Epost"),
+    "snailmail": ("Mail", "Brev", "Post"),
+    "peppol": ("Efaktura", "E-faktura", "Peppol"),
+}
+RATE_DIGITS = 6  # currency-rate decimals sent to Kleer
+
+
+def _dec(value):
+    return to_decimal(value or 0.0)
 
 
 class AccountMove(models.Model):
@@ -20,6 +52,72 @@ class AccountMove(models.Model):
         MOVE_STATES, "Kleer state", copy=False, readonly=True, index=True, tracking=True
     )
     kleer_last_error = fields.Text("Last Kleer error", copy=False, readonly=True)
+    # Odoo Community has no period on invoices: these are sent as Kleer
+    # accrual periods when the company's accrual setting is on.
+    kleer_period_start = fields.Date("Accrual period start", copy=False)
+    kleer_period_end = fields.Date("Accrual period end", copy=False)
+    kleer_attachment_ids = fields.Many2many(
+        "ir.attachment",
+        "account_move_kleer_attachment_rel",
+        "move_id",
+        "attachment_id",
+        string="Also send to Kleer",
+        copy=False,
+        domain="[('res_model', '=', 'account.move'), ('res_id', '=', id)]",
+        help="Attachments of this invoice sent to Kleer with its PDF.",
+    )
+
+    @api.constrains("kleer_period_start", "kleer_period_end")
+    def _check_kleer_period(self):
+        for move in self:
+            if move.kleer_period_start and move.kleer_period_end and move.kleer_period_start > move.kleer_period_end:
+                raise UserError(_("The accrual period ends before it starts."))
+
+    # -- enqueueing ----------------------------------------------------------
+
+    def _post(self, soft=True):
+        posted = super()._post(soft=soft)
+        posted._kleer_enqueue(auto=True)
+        return posted
+
+    def _kleer_sendable(self):
+        return self.filtered(
+            lambda m: m.state == "posted"
+            and m.move_type in KLEER_MOVE_TYPES
+            and m.company_id._kleer_is_configured()
+        )
+
+    def _kleer_enqueue(self, auto=False):
+        """Queue a ``post`` job per invoice (the queue is idempotent)."""
+        moves = self._kleer_sendable()
+        if auto:
+            moves = moves.filtered(lambda m: m.kleer_state not in ("draft", "certified"))
+        Job = self.env["kleer.job"].sudo()
+        for company in moves.company_id:
+            Job._enqueue(moves.filtered(lambda m: m.company_id == company), "post", company=company)
+        return moves
+
+    def action_kleer_send(self):
+        """"Send to Kleer" (button and list action): invoices posted before
+        the connection existed, or a retry after a fix."""
+        todo = self._kleer_sendable().filtered(lambda m: not m.kleer_certified)
+        if not todo:
+            raise UserError(
+                _(
+                    "Nothing to send: only confirmed customer invoices and credit notes of a "
+                    "company connected to Kleer, not yet certified there, can be sent."
+                )
+            )
+        todo._kleer_enqueue()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "info",
+                "message": _("%(n)s invoice(s) queued for Kleer.", n=len(todo)),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
 
     def _kleer_on_job_state(self, job, state, message=None):
         for move in self:
@@ -40,3 +138,436 @@ class AccountMove(models.Model):
                     body=_("Kleer: sending failed: %(msg)s", msg=message),
                     subtype_xmlid="mail.mt_note",
                 )
+            elif state in ("draft", "certified") and message:
+                move.message_post(body=message, subtype_xmlid="mail.mt_note")
+
+    # -- OCR -----------------------------------------------------------------
+
+    def _kleer_wants_ocr(self):
+        self.ensure_one()
+        return (
+            self.move_type == "out_invoice"
+            and self.company_id.country_id.code == "SE"
+            and self.company_id._kleer_is_configured()
+        )
+
+    def _get_invoice_computed_reference(self):
+        """Swedish invoices of a Kleer company get a valid OCR reference:
+        l10n_se's own models are kept when the journal chooses one (its
+        level-3 length digit corrected), anything else becomes an OCR with
+        length digit and Luhn check digit."""
+        ref = super()._get_invoice_computed_reference()
+        if not ref or not self._kleer_wants_ocr():
+            return ref
+        model = self.journal_id.invoice_reference_model
+        if model == "se_ocr3":
+            if not ocr.is_valid(ref, length_digit=True):
+                ref = ocr.with_length_digit(ref[:-2])
+            return ref
+        if model in ("se_ocr2", "se_ocr4") and ocr.is_valid(ref):
+            return ref
+        if self.journal_id.invoice_reference_type == "partner":
+            partner = self.partner_id.commercial_partner_id
+            base = partner.ref if (partner.ref or "").isdigit() else str(partner.id)
+        else:
+            base = str(self.id)
+        return ocr.with_length_digit(base)
+
+    # -- the job -------------------------------------------------------------
+
+    def _kleer_foreign_id(self):
+        self.ensure_one()
+        # Same scheme as partners ("odoo-partner-<id>"): the id never changes.
+        return f"odoo-move-{self.id}"
+
+    def _kleer_job_post(self, job, run):
+        """Create the invoice in Kleer (once), certify it when the settings
+        say so. Every Kleer id is committed the moment Kleer gives it."""
+        self.ensure_one()
+        move = self
+        company = job.company_id
+        client = run.client(company)
+        certify = company.kleer_invoice_mode == "certified"
+        if not move.kleer_invoice_id and job.check_remote:
+            found = client.find_invoices_by_foreign_id(move._kleer_foreign_id(), move.invoice_date)
+            if found:
+                move._kleer_store(found[0].id, found[0])
+                job._commit()
+        created, warnings = False, []
+        if not move.kleer_invoice_id:
+            invoice = move._kleer_invoice_payload(company, run, job, warnings)
+            kleer_id = client.create_invoice(invoice)
+            move._kleer_store(kleer_id)
+            job._commit()
+            created = True
+        if certify and not move.kleer_certified:
+            if not created:
+                # Certified in Kleer meanwhile, or a certify whose answer was lost.
+                move._kleer_store(move.kleer_invoice_id, client.invoice(move.kleer_invoice_id))
+                job._commit()
+            if not move.kleer_certified:
+                client.certify_invoice(move.kleer_invoice_id)
+                move.kleer_certified = True
+                job._commit()
+        if move.kleer_certified and not move.kleer_invoice_nr:
+            move._kleer_store(move.kleer_invoice_id, client.invoice(move.kleer_invoice_id))
+            job._commit()
+        if move.kleer_certified:
+            message = _(
+                "Certified in Kleer as invoice number %(nr)s (Kleer id %(id)s).",
+                nr=move.kleer_invoice_nr,
+                id=move.kleer_invoice_id,
+            )
+            state = "certified"
+        else:
+            message = _(
+                "Sent to Kleer as a draft (Kleer id %(id)s): certify it in Kleer. Changes "
+                "made there later are not reflected back in Odoo.",
+                id=move.kleer_invoice_id,
+            )
+            state = "draft"
+        if not created and not job.check_remote and state == "draft":
+            message = _("Already in Kleer (id %(id)s); nothing sent.", id=move.kleer_invoice_id)
+        if warnings:
+            message = "\n".join([message, *warnings])
+        return {"kleer_id": move.kleer_invoice_id, "state": state, "message": message}
+
+    def _kleer_store(self, kleer_id, invoice=None):
+        vals = {"kleer_invoice_id": kleer_id}
+        if invoice is not None:
+            vals.update(kleer_certified=bool(invoice.certified), kleer_invoice_nr=invoice.invoice_nr or 0)
+        self.write(vals)
+
+    # -- the mapping ---------------------------------------------------------
+
+    def _kleer_refuse(self, message):
+        raise KleerMappingError(_("%(move)s: %(msg)s", move=self.display_name, msg=message))
+
+    def _kleer_invoice_payload(self, company, run, job=None, warnings=None):
+        """The ``kleer_api.types.Invoice`` for this move; refuses (nothing
+        sent) whatever a person must fix first."""
+        self.ensure_one()
+        move = self
+        if move.move_type not in KLEER_MOVE_TYPES or move.state != "posted":
+            move._kleer_refuse(_("only confirmed customer invoices and credit notes go to Kleer."))
+        partner = move.commercial_partner_id
+        if not partner.country_id:
+            move._kleer_refuse(
+                _("the customer %(p)s has no country; Kleer needs it for VAT. Set it and reprocess.", p=partner.display_name)
+            )
+        currency, rate = move._kleer_currency(company, run)
+        debit_nr = move._kleer_debit_invoice_nr(company, run) if move.move_type == "out_refund" else None
+        rows = move._kleer_rows(company, run)
+        client_id = move._kleer_client_id(company, run, job)
+        invoice_partner = move.partner_id
+        shipping = move.partner_shipping_id
+        return kt.Invoice(
+            client_id=client_id,
+            invoice_date=move.invoice_date,
+            due_date=move.invoice_date_due or move.invoice_date,
+            delivery_date=move.delivery_date or move.invoice_date,
+            currency=currency,
+            currency_rate=rate,
+            debit_invoice_nr=debit_nr,
+            rows=rows,
+            foreign_id=move._kleer_foreign_id(),
+            your_reference=(move.ref or "")[:255],
+            our_reference_id=move._kleer_our_reference(company, run),
+            invoice_address=_address(invoice_partner),
+            invoice_email=(invoice_partner.email or partner.email or "").strip(),
+            delivery_name=shipping.display_name if shipping and shipping != invoice_partner else "",
+            delivery_address=_address(shipping) if shipping and shipping != invoice_partner else kt.Address(),
+            period=move._kleer_period(company),
+            notes=move._kleer_notes(),
+            delivery_type=move._kleer_delivery_type(company, run),
+            files=move._kleer_files(warnings if warnings is not None else []),
+        )
+
+    def _kleer_currency(self, company, run):
+        """(ISO code, rate or None). The rate sent is Odoo's on the invoice
+        date, as units of the accounting currency for ONE unit of the invoice
+        currency (1 EUR = 11.4250 SEK -> 11.425), Kleer's exchange-rate
+        direction; none is sent for the accounting currency itself."""
+        currency = self.currency_id
+        code = (currency.name or "").strip()
+        if len(code) != 3 or not code.isalpha() or not code.isupper():
+            self._kleer_refuse(_("the currency %(c)s is not an ISO 4217 code that Kleer knows.", c=code))
+        accounting = run.cached(company, "company_info", lambda: run.client(company).company_info()).accounting_currency
+        if accounting and accounting != company.currency_id.name:
+            self._kleer_refuse(
+                _(
+                    "Kleer keeps its books in %(k)s but this Odoo company in %(o)s: the amounts would be wrong.",
+                    k=accounting,
+                    o=company.currency_id.name,
+                )
+            )
+        if currency == company.currency_id:
+            return code, None
+        date = self.invoice_date or fields.Date.context_today(self)
+        has_rate = self.env["res.currency.rate"].sudo().search_count(
+            [("currency_id", "=", currency.id), ("name", "<=", date), ("company_id", "in", (False, company.id))],
+            limit=1,
+        )
+        if not has_rate:
+            self._kleer_refuse(
+                _("Odoo has no exchange rate for %(c)s on %(d)s: add one, reset and confirm the invoice again.", c=code, d=date)
+            )
+        rate = self.invoice_currency_rate  # invoice currency per company currency
+        if not rate:
+            self._kleer_refuse(_("the exchange rate of %(c)s is zero.", c=code))
+        return code, round(Decimal(1) / _dec(rate), RATE_DIGITS).normalize()
+
+    def _kleer_debit_invoice_nr(self, company, run):
+        """Invoice number in Kleer of the invoice this credit note credits."""
+        origin = self.reversed_entry_id
+        if not origin:
+            self._kleer_refuse(
+                _(
+                    "Kleer needs the invoice a credit note credits, and this credit note has none. "
+                    "Create it from the invoice (Credit Note button on the invoice) and send that one."
+                )
+            )
+        origin = origin.with_env(self.env)
+        if not origin.kleer_invoice_id:
+            self._kleer_refuse(
+                _(
+                    "it credits %(inv)s, which is not in Kleer. Send %(inv)s to Kleer (Send to Kleer "
+                    "button) and have it certified there, then press Reprocess on this credit note.",
+                    inv=origin.display_name,
+                )
+            )
+        if not origin.kleer_certified:
+            # Perhaps certified in Kleer since it was sent as a draft.
+            remote = run.client(company).invoice(origin.kleer_invoice_id)
+            if remote.certified:
+                origin._kleer_store(origin.kleer_invoice_id, remote)
+                origin.kleer_state = "certified"
+        if not origin.kleer_certified or not origin.kleer_invoice_nr:
+            self._kleer_refuse(
+                _(
+                    "it credits %(inv)s, which is only a draft in Kleer (Kleer id %(id)s): Kleer credits "
+                    "certified invoices only. Certify it in Kleer, then press Reprocess on this credit note.",
+                    inv=origin.display_name,
+                    id=origin.kleer_invoice_id,
+                )
+            )
+        return origin.kleer_invoice_nr
+
+    def _kleer_client_id(self, company, run, job=None):
+        partner = self.commercial_partner_id.with_company(company)
+        if hasattr(partner, "_kleer_ensure_client"):
+            return partner._kleer_ensure_client(company, run, job=job)
+        if partner.kleer_client_id:
+            return partner.kleer_client_id
+        self._kleer_refuse(
+            _("the customer %(p)s is not linked to a Kleer client.", p=partner.display_name)
+        )
+
+    def _kleer_our_reference(self, company, run):
+        user = self.invoice_user_id
+        if not user or "kleer.user" not in self.env:
+            return 0
+        return run.cached(
+            company,
+            ("kleer_user_id", user.id),
+            lambda: self.env["kleer.user"]._kleer_id_for_user(user, company),
+        )
+
+    def _kleer_delivery_type(self, company, run):
+        """The customer's Kleer delivery type when set, else one matching
+        Odoo's "invoice sending"; None lets Kleer choose its default."""
+        partner = self.commercial_partner_id.with_company(company)
+        if "kleer_delivery_type" in partner._fields and partner.kleer_delivery_type:
+            return partner.kleer_delivery_type
+        method = self.partner_id.with_company(company).invoice_sending_method or partner.invoice_sending_method
+        wanted = DELIVERY_TYPES.get(method)
+        if not wanted:
+            return None
+        # Same cache entry (DeliveryType objects) as the customer push.
+        names = [
+            d.name
+            for d in run.cached(company, "delivery_types", lambda: run.client(company).delivery_types())
+        ]
+        by_lower = {name.lower(): name for name in names}
+        for name in wanted:
+            if name.lower() in by_lower:
+                return by_lower[name.lower()]
+        return None
+
+    def _kleer_period(self, company):
+        if not company.kleer_accrual or not (self.kleer_period_start and self.kleer_period_end):
+            return None
+        return (self.kleer_period_start, self.kleer_period_end)
+
+    def _kleer_notes(self):
+        notes = html2plaintext(self.narration or "").strip() if self.narration else ""
+        # Kleer has no OCR element: the reference printed on the Odoo PDF
+        # (attached) is repeated here so that Kleer users can match payments.
+        if self.payment_reference and ocr.is_valid(self.payment_reference) and self.company_id.country_id.code == "SE":
+            notes = "\n".join(filter(None, [notes, _("OCR: %s", self.payment_reference)]))
+        return notes or None
+
+    def _kleer_files(self, warnings):
+        files = []
+        pdf = self._kleer_pdf(warnings)
+        if pdf:
+            files.append(pdf)
+        for attachment in self.kleer_attachment_ids.sudo():
+            if attachment.raw:
+                files.append(kt.File(attachment.name, attachment.raw))
+        return files or None
+
+    def _kleer_pdf(self, warnings):
+        """The invoice PDF: the one Odoo issued when there is one, else
+        rendered now (tests render HTML, as Odoo does in test mode)."""
+        if self.invoice_pdf_report_id:
+            return kt.File(self.invoice_pdf_report_id.name, self.invoice_pdf_report_id.raw)
+        Report = self.env["ir.actions.report"].sudo()
+        try:
+            content, report_type = Report._pre_render_qweb_pdf("account.account_invoices", self.ids)
+        except UserError as exc:  # e.g. wkhtmltopdf missing: send without it
+            _logger.warning("Kleer: no PDF for %s: %s", self.display_name, exc)
+            warnings.append(_("No PDF attached: %(e)s", e=exc))
+            return None
+        data = Report._get_splitted_report("account.account_invoices", content, report_type)[self.id]
+        return kt.File(self._get_invoice_report_filename(extension=report_type), data)
+
+    # -- rows ----------------------------------------------------------------
+
+    def _kleer_rows(self, company, run):
+        """Rows whose amounts Kleer computes exactly as Odoo booked them
+        (see kleer_api.rowplan for the technique)."""
+        sign = self.direction_sign  # -1 on invoices: revenue is a credit
+        lines, vat_targets, sources = [], {}, {}
+        for line in self.line_ids:
+            if line.display_type in ("line_section", "line_note", "payment_term"):
+                continue
+            if line.display_type == "rounding" and line.tax_repartition_line_id:
+                self._kleer_refuse(
+                    _(
+                        "its cash rounding changes the tax amount, which Kleer cannot take (Kleer computes "
+                        "VAT from the rows). Use the cash rounding strategy \"Add a rounding line\"."
+                    )
+                )
+            amount = self._kleer_ore(line.amount_currency) * sign
+            if line.display_type == "tax":
+                rate = self._kleer_tax_rate(line.tax_line_id)
+                vat_targets[rate] = vat_targets.get(rate, 0) + amount
+                continue
+            if line.display_type not in ("product", "rounding"):
+                continue
+            if line.display_type == "rounding":
+                lines.append(rowplan.Line(line.id, Decimal(1), Decimal(amount) / 100, amount, Decimal(0)))
+                sources[line.id] = line
+                continue
+            taxes = line.tax_ids
+            if len(taxes) > 1:
+                self._kleer_refuse(
+                    _(
+                        "the line \"%(l)s\" has %(n)s taxes (%(t)s); Kleer takes one VAT rate per row. "
+                        "Use one tax per line.",
+                        l=line.name or line.product_id.display_name,
+                        n=len(taxes),
+                        t=", ".join(taxes.mapped("name")),
+                    )
+                )
+            rate = self._kleer_tax_rate(taxes) if taxes else Decimal(0)
+            lines.append(
+                rowplan.Line(
+                    line.id,
+                    _dec(line.quantity),
+                    _dec(line.price_unit),
+                    amount,
+                    rate,
+                    _dec(line.discount),
+                    price_is_net=not (taxes and taxes.price_include),
+                )
+            )
+            sources[line.id] = line
+        try:
+            planned = rowplan.plan_rows(lines, vat_targets)
+        except rowplan.RowPlanError as exc:
+            self._kleer_refuse(_("its amounts cannot be sent exactly: %(e)s", e=exc))
+        if self.move_type == "out_refund":
+            rowplan.negate(planned)
+        categories = self._kleer_category_entries(company)
+        return [self._kleer_row(row, sources[row.key], company, run, categories) for row in planned]
+
+    def _kleer_ore(self, amount):
+        try:
+            return to_ore(_dec(amount))
+        except ValueError:
+            self._kleer_refuse(
+                _("the amount %(a)s cannot be represented in öre (cents) in Kleer.", a=amount)
+            )
+
+    def _kleer_tax_rate(self, tax):
+        if tax.amount_type != "percent" or tax.children_tax_ids or tax.amount < 0:
+            self._kleer_refuse(
+                _(
+                    "the tax %(t)s is not a plain VAT percentage; Kleer takes a VAT rate per row only.",
+                    t=tax.name,
+                )
+            )
+        return _dec(tax.amount).normalize()
+
+    def _kleer_row(self, row, line, company, run, categories):
+        product = self._kleer_row_product(line, company, run)
+        description = line.name or line.product_id.display_name or ""
+        if row.adjustment:
+            description = _("VAT rounding (%(d)s)", d=description[:60])
+        elif row.note:
+            description = f"{description} ({row.note})"
+        return kt.InvoiceRow(
+            product_id=product,
+            quantity=row.quantity,
+            price=row.price,
+            vat=row.vat,
+            unit=line.product_uom_id.name or "" if line.display_type == "product" else "",
+            description=description,
+            discount_percentage=row.discount_percentage,
+            discount_absolute=row.discount_absolute,
+            period=line._kleer_period(company) if line.display_type == "product" else None,
+            dimension_entry_ids=list(categories),
+        )
+
+    def _kleer_row_product(self, line, company, run):
+        if line.display_type == "product" and line.product_id:
+            return line.product_id.with_company(company)._kleer_ensure_product(company, run)
+        default = company.kleer_default_product_id
+        if not default:
+            self._kleer_refuse(
+                _(
+                    "the line \"%(l)s\" has no product and no default Kleer product is set. "
+                    "Set one in Settings › Kleer (Default Kleer product).",
+                    l=line.name or "",
+                )
+            )
+        return default.with_company(company)._kleer_ensure_product(company, run)
+
+    def _kleer_category_entries(self, company):
+        """Kleer dimension entries of the customer's tags: one per Kleer
+        dimension (the tag with the lowest id wins), each 100 %."""
+        Category = self.env["res.partner.category"]
+        if "kleer_entry_id" not in Category._fields:
+            return []
+        seen, entries = set(), []
+        tags = self.commercial_partner_id.category_id.with_company(company).sorted("id")
+        for tag in tags:
+            dimension = tag.kleer_dimension_id if "kleer_dimension_id" in tag._fields else 0
+            if tag.kleer_entry_id and (not dimension or dimension not in seen):
+                seen.add(dimension)
+                entries.append(tag.kleer_entry_id)
+        return entries
+
+
+def _address(partner):
+    if not partner:
+        return kt.Address()
+    return kt.Address(
+        address1=partner.street or "",
+        address2=partner.street2 or "",
+        zip_code=partner.zip or "",
+        state=partner.city or "",  # Kleer has no city element
+        country=partner.country_id.name or "",
+    )

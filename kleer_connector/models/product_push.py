@@ -1,0 +1,59 @@
+"""Products pushed to Kleer when an invoice needs them (the product pull
+lives elsewhere). A product is created once per Kleer company and its id
+stored (and committed) at once."""
+
+from odoo import models
+
+from ..kleer_api import types as kt
+from ..kleer_api.money import round_to_ore, to_decimal
+
+
+class ProductProduct(models.Model):
+    _inherit = "product.product"
+
+    def _kleer_product_foreign_id(self):
+        self.ensure_one()
+        return f"odoo-product-{self.id}"
+
+    def _kleer_ensure_product(self, company, run):
+        """Kleer product id of this product in ``company``'s Kleer, creating
+        it there when unknown. Kleer's product list is read at most once per
+        batch, and only when a product is missing, so that a product created
+        by an attempt whose answer was lost is adopted, not duplicated."""
+        self.ensure_one()
+        product = self.with_company(company)
+        if product.kleer_product_id:
+            return product.kleer_product_id
+        client = run.client(company)
+        known = run.cached(
+            company,
+            "products_by_foreign_id",
+            lambda: {p.foreign_id: p.id for p in client.products() if p.foreign_id},
+        )
+        foreign_id = product._kleer_product_foreign_id()
+        kleer_id = known.get(foreign_id)
+        if not kleer_id:
+            kleer_id = client.create_product(product._kleer_product_payload(company))
+            known[foreign_id] = kleer_id
+        product.sudo().kleer_product_id = kleer_id
+        self.env["kleer.job"]._commit()  # the job's cursor: the id is never rolled back
+        return kleer_id
+
+    def _kleer_product_payload(self, company):
+        self.ensure_one()
+        product = self.with_company(company)
+        taxes = product.taxes_id.filtered(
+            lambda t: t.company_id in company.parent_ids and t.amount_type == "percent"
+        )
+        income = product.product_tmpl_id._get_product_accounts().get("income")
+        account = income or company.kleer_default_account_id
+        code = (account.code or "") if account else ""
+        return kt.Product(
+            name=product.display_name[:255],
+            foreign_id=product._kleer_product_foreign_id(),
+            type="Services" if product.type == "service" else "Goods",
+            unit=product.uom_id.name or "",
+            price=round_to_ore(product.lst_price or 0.0),
+            account_nr=int(code) if code.isdigit() else None,
+            vat_percentage=to_decimal(taxes[0].amount).normalize() if taxes else None,
+        )

@@ -1,0 +1,475 @@
+"""Invoices and credit notes to Kleer, built through Odoo's own form and
+posted; what the sandbox received is checked field by field."""
+
+from datetime import date
+from decimal import Decimal
+
+from odoo import Command
+from odoo.tests import Form, tagged
+
+from ..kleer_api import ocr
+from ..kleer_api.money import to_ore
+from .test_invoice_common import DEFAULT_PRODUCT, KLEER_USER, SEEDED_CLIENT, SEEDED_PRODUCT, InvoiceCase
+
+
+def rows_of(root):
+    return root.findall("rows/row")
+
+
+@tagged("post_install", "-at_install")
+class TestInvoiceMapping(InvoiceCase):
+    def test_confirm_queues_and_never_calls_kleer(self):
+        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        self.assertEqual(move.kleer_state, "queued")
+        self.assertEqual(self.job_of(move).state, "pending")
+        self.assertFalse(self.sandbox.requests, "confirming must not call Kleer")
+
+    def test_draft_invoice_field_by_field(self):
+        move = self.make_invoice(
+            [
+                {"product_id": self.consulting, "quantity": 3, "price_unit": 1200, "taxes": self.vat25},
+                {"product_id": self.book, "quantity": 2, "price_unit": 249.5, "discount": 10, "taxes": self.vat6},
+                {"name": "Frakt", "quantity": 1, "price_unit": 49, "taxes": self.vat25},
+            ],
+            ref="PO-4711",
+            narration="<p>Tack för beställningen!</p>",
+            delivery_date=date(2026, 3, 5),
+            invoice_date_due=date(2026, 4, 9),
+        )
+        self.process_queue()
+        root = self.last_invoice_xml()
+        text = root.findtext
+        self.assertEqual(text("id"), "0")
+        self.assertEqual(text("foreign-id"), f"odoo-move-{move.id}")
+        self.assertEqual(text("client-ref/id"), str(SEEDED_CLIENT))
+        self.assertEqual(text("your-reference"), "PO-4711")
+        if "kleer.user" in self.env:
+            self.assertEqual(text("our-reference/id"), str(KLEER_USER))
+        self.assertEqual(text("invoice-date"), "2026-03-10")
+        self.assertEqual(text("due-date"), "2026-04-09")
+        self.assertEqual(text("delivery-date"), "2026-03-05")
+        self.assertEqual(text("currency"), "SEK")
+        self.assertIsNone(root.find("currency-rate"), "no rate for the accounting currency")
+        self.assertIsNone(root.find("debit-invoice-nr"))
+        self.assertEqual(text("invoice-email"), "faktura@kund.example.se")
+        self.assertEqual(
+            [text(f"invoice-address/{t}") for t in ("address1", "zip-code", "state", "country")],
+            ["Storgatan 1", "111 22", "Stockholm", "Sweden"],
+        )
+        self.assertIn("Tack för beställningen!", text("notes"))
+        self.assertIn(f"OCR: {move.payment_reference}", text("notes"))
+        self.assertIsNone(root.find("period"), "accrual setting is off")
+
+        rows = rows_of(root)
+        self.assertEqual(len(rows), 3)
+        consulting, book, freight = rows
+        self.assertEqual(
+            [consulting.findtext(t) for t in ("quantity", "price", "vat", "product/id")],
+            ["3", "120000", "25", str(SEEDED_PRODUCT)],
+        )
+        self.assertEqual(consulting.findtext("description"), "Konsulttimme")
+        self.assertEqual(consulting.findtext("unit"), self.consulting.uom_id.name)
+        self.assertEqual(
+            [book.findtext(t) for t in ("quantity", "price", "vat", "discount/percentage")],
+            ["2", "24950", "6", "10"],
+        )
+        self.assertEqual(book.findtext("product/id"), str(self.book.with_company(self.company).kleer_product_id))
+        self.assertEqual(
+            [freight.findtext(t) for t in ("quantity", "price", "vat", "product/id", "description")],
+            ["1", "4900", "25", str(DEFAULT_PRODUCT), "Frakt"],
+        )
+        files = root.findall("files/file")
+        self.assertEqual(len(files), 1, "the invoice document")
+        self.assertTrue(bytes.fromhex(files[0].findtext("data")))
+
+        # Odoo: sent as a draft, Kleer's id stored.
+        self.assertEqual(move.kleer_state, "draft")
+        self.assertFalse(move.kleer_certified)
+        self.assertEqual(move.kleer_invoice_nr, 0)
+        kleer = self.stored(move)
+        self.assertEqual(kleer["id"], str(move.kleer_invoice_id))
+        self.assertEqual(kleer["certified"], "false")
+        self.assertTotalsEqual(move)
+        self.assertEqual(self.job_of(move).state, "done")
+        self.assertEqual(len(self.invoice_puts()), 1)
+
+    def test_certified_mode_stores_the_invoice_number(self):
+        self.company.kleer_invoice_mode = "certified"
+        move = self.make_invoice([{"product_id": self.consulting, "quantity": 2, "taxes": self.vat25}])
+        self.process_queue()
+        self.assertTrue(move.kleer_certified)
+        self.assertEqual(move.kleer_state, "certified")
+        kleer = self.stored(move)
+        self.assertEqual(kleer["certified"], "true")
+        self.assertEqual(move.kleer_invoice_nr, int(kleer["invoice-nr"]))
+        self.assertGreater(move.kleer_invoice_nr, 0)
+        calls = [(r.method, r.rel_path) for r in self.sandbox.requests if "/client/invoice" in r.rel_path]
+        self.assertEqual(
+            calls,
+            [
+                ("PUT", "/client/invoice"),
+                ("POST", f"/client/invoice/{move.kleer_invoice_id}/certify"),
+                ("GET", f"/client/invoice/{move.kleer_invoice_id}"),
+            ],
+        )
+
+    def test_queued_twice_is_sent_once(self):
+        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        self.process_queue()
+        move.action_kleer_send()  # e.g. a user pressing the button again
+        self.process_queue()
+        self.assertEqual(len(self.invoice_puts()), 1)
+        self.assertEqual(len(self.sandbox.state.invoices(self.sandbox.company_id)), 1)
+
+    def test_send_button_for_invoices_confirmed_before_the_connection(self):
+        self.company.kleer_enabled = False
+        moves = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        moves |= self.make_invoice([{"product_id": self.consulting, "quantity": 2, "taxes": self.vat25}])
+        self.assertFalse(self.job_of(moves[0]))
+        self.configure_kleer(self.company)
+        moves.action_kleer_send()  # the list's bulk action calls the same method
+        self.assertEqual(set(moves.mapped("kleer_state")), {"queued"})
+        self.process_queue()
+        self.assertEqual(set(moves.mapped("kleer_state")), {"draft"})
+        self.assertEqual(len(self.invoice_puts()), 2)
+        action = self.env.ref("kleer_connector.action_kleer_send_invoices")
+        self.assertEqual(action.binding_model_id.model, "account.move")
+
+    def test_lost_answer_is_adopted_not_duplicated(self):
+        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        self.sandbox.faults.add("drop_after_store", method="PUT", path=r"^/client/invoice$", times=1)
+        self.process_queue()
+        job = self.job_of(move)
+        self.assertTrue(job.check_remote)
+        self.assertFalse(move.kleer_invoice_id)
+        job.next_try = False
+        self.process_queue()
+        self.assertEqual(len(self.invoice_puts()), 1, "not sent again")
+        stored = self.sandbox.state.invoices(self.sandbox.company_id)
+        self.assertEqual(len(stored), 1)
+        self.assertEqual(move.kleer_invoice_id, int(stored[0]["id"]))
+        lookups = self.sent("GET", "/client/invoice")
+        self.assertEqual(lookups[-1].query.get("invoiceDateLower"), "2026-03-10")
+        self.assertEqual(lookups[-1].query.get("invoiceDateUpper"), "2026-03-10")
+
+
+@tagged("post_install", "-at_install")
+class TestInvoiceTotals(InvoiceCase):
+    def test_multi_line_discounts_and_rates(self):
+        move = self.make_invoice(
+            [
+                {"product_id": self.consulting, "quantity": 7.5, "price_unit": 1133.33, "discount": 12.5, "taxes": self.vat25},
+                {"product_id": self.book, "quantity": 3, "price_unit": 0.333, "taxes": self.vat6},
+                {"name": "Mat", "quantity": 1.333, "price_unit": 79.99, "discount": 3, "taxes": self.vat12},
+                {"name": "Export", "quantity": 1, "price_unit": 100, "taxes": self.vat0},
+                {"name": "Rabatt", "quantity": 1, "price_unit": -50, "taxes": self.vat25},
+            ]
+        )
+        self.process_queue()
+        self.assertTotalsEqual(move)
+
+    def test_price_included_tax(self):
+        move = self.make_invoice(
+            [{"name": f"Vara {i}", "quantity": 3, "price_unit": 99.99 + i, "taxes": self.vat25_incl} for i in range(4)]
+        )
+        self.process_queue()
+        self.assertTotalsEqual(move)
+
+    def test_round_globally(self):
+        self.company.tax_calculation_rounding_method = "round_globally"
+        move = self.make_invoice(
+            [{"name": f"Rad {i}", "quantity": 12.12, "price_unit": 12.12, "taxes": self.vat25} for i in range(5)]
+        )
+        # Global rounding makes Odoo's VAT differ from the sum of rounded rows.
+        line_vats = sum(round(Decimal(str(line.price_subtotal)) * Decimal("0.25"), 2) for line in move.invoice_line_ids)
+        self.assertNotEqual(line_vats, Decimal(str(move.amount_tax)), "the case must need the VAT adjustment")
+        self.process_queue()
+        self.assertTotalsEqual(move)
+        self.assertIn("VAT rounding", self.last_invoice_xml().findtext("rows/row[last()]/description"))
+
+    def test_cash_rounding_line(self):
+        rounding = self.env["account.cash.rounding"].create(
+            {
+                "name": "Öresavrundning",
+                "rounding": 1.0,
+                "strategy": "add_invoice_line",
+                "rounding_method": "HALF-UP",
+                "profit_account_id": self.env["account.account"].search(
+                    [("account_type", "=", "income"), ("company_ids", "in", self.company.id)], limit=1
+                ).id,
+                "loss_account_id": self.env["account.account"].search(
+                    [("account_type", "=", "expense"), ("company_ids", "in", self.company.id)], limit=1
+                ).id,
+            }
+        )
+        move = self.make_invoice(
+            [{"name": "Vara", "quantity": 3, "price_unit": 33.35, "taxes": self.vat25}],
+            invoice_cash_rounding_id=rounding,
+        )
+        self.assertTrue(move.line_ids.filtered(lambda l: l.display_type == "rounding"))
+        self.process_queue()
+        self.assertTotalsEqual(move)
+        self.assertEqual(move.amount_total % 1, 0)
+        last = rows_of(self.last_invoice_xml())[-1]
+        self.assertEqual((last.findtext("description"), last.findtext("vat")), ("Öresavrundning", "0"))
+
+    def test_foreign_currency_sends_odoo_rate_as_sek_per_unit(self):
+        eur = self.env.ref("base.EUR")
+        eur.active = True
+        self.env["res.currency.rate"].create(
+            {"currency_id": eur.id, "name": "2026-03-01", "company_id": self.company.id, "inverse_company_rate": 11.425}
+        )
+        move = self.make_invoice(
+            [{"name": "Tjänst", "quantity": 3, "price_unit": 333.33, "discount": 5, "taxes": self.vat25}],
+            currency_id=eur,
+        )
+        self.process_queue()
+        root = self.last_invoice_xml()
+        self.assertEqual(root.findtext("currency"), "EUR")
+        self.assertEqual(Decimal(root.findtext("currency-rate")), Decimal("11.425"))
+        # Amounts are in the invoice currency (euro cents).
+        self.assertTotalsEqual(move)
+        self.assertEqual(to_ore(move.amount_untaxed), int(self.stored(move)["amount"]))
+
+
+@tagged("post_install", "-at_install")
+class TestInvoiceCreditNotes(InvoiceCase):
+    def reverse(self, move):
+        wizard = Form(
+            self.env["account.move.reversal"].with_context(active_model="account.move", active_ids=move.ids)
+        )
+        wizard.reason = "Returned"
+        wizard.journal_id = move.journal_id
+        action = wizard.save().refund_moves()
+        refund = self.env["account.move"].browse(action["res_id"])
+        refund.action_post()
+        return refund
+
+    def test_credit_note_of_a_certified_invoice(self):
+        self.company.kleer_invoice_mode = "certified"
+        invoice = self.make_invoice(
+            [
+                {"product_id": self.consulting, "quantity": 2, "taxes": self.vat25},
+                {"product_id": self.book, "quantity": 1, "discount": 10, "taxes": self.vat6},
+            ]
+        )
+        self.process_queue()
+        refund = self.reverse(invoice)
+        self.process_queue()
+        root = self.last_invoice_xml()
+        self.assertEqual(root.findtext("debit-invoice-nr"), str(invoice.kleer_invoice_nr))
+        self.assertTrue(all(Decimal(r.findtext("quantity")) < 0 for r in rows_of(root)))
+        self.assertTrue(refund.kleer_certified)
+        self.assertTotalsEqual(refund)
+        debit = self.stored(invoice)
+        self.assertIn(str(refund.kleer_invoice_id), str(debit.get("credit-invoices")))
+
+    def test_credit_note_refused_while_the_invoice_is_a_kleer_draft(self):
+        invoice = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        self.process_queue()
+        refund = self.reverse(invoice)
+        self.process_queue()
+        self.assertEqual(refund.kleer_state, "failed")
+        self.assertEqual(self.job_of(refund).state, "failed")
+        log = self.open_log(refund)
+        self.assertEqual(len(log), 1)
+        self.assertIn("only a draft in Kleer", log.message)
+        self.assertIn("Certify it in Kleer, then press Reprocess", log.message)
+        self.assertEqual(len(self.invoice_puts()), 1, "the credit note was not sent")
+        # The accountant certifies the invoice in Kleer and reprocesses.
+        self.sandbox.state.certify_invoice(self.sandbox.company_id, invoice.kleer_invoice_id)
+        log.action_reprocess()
+        self.process_queue()
+        self.assertEqual(refund.kleer_state, "draft")
+        self.assertEqual(self.last_invoice_xml().findtext("debit-invoice-nr"), str(invoice.kleer_invoice_nr))
+        self.assertTrue(invoice.kleer_certified)
+        self.assertTotalsEqual(refund)
+
+    def test_credit_note_refused_when_the_invoice_is_not_in_kleer(self):
+        self.company.kleer_enabled = False
+        invoice = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        self.configure_kleer(self.company)
+        refund = self.reverse(invoice)
+        self.process_queue()
+        log = self.open_log(refund)
+        self.assertIn(f"which is not in Kleer. Send {invoice.display_name} to Kleer", log.message)
+        self.assertFalse(self.invoice_puts())
+
+
+@tagged("post_install", "-at_install")
+class TestInvoiceProductsAndFiles(InvoiceCase):
+    def test_product_created_once_then_reused(self):
+        moves = self.make_invoice([{"product_id": self.book, "quantity": 1, "taxes": self.vat6}])
+        moves |= self.make_invoice([{"product_id": self.book, "quantity": 2, "taxes": self.vat6}])
+        self.process_queue()
+        created = self.sent("PUT", "/product")
+        self.assertEqual(len(created), 1)
+        product_xml = created[0].xml()
+        self.assertEqual(product_xml.findtext("foreign-id"), f"odoo-product-{self.book.id}")
+        self.assertEqual(product_xml.findtext("name"), "[B-1] Bok")
+        self.assertEqual(product_xml.findtext("price"), "24950")
+        kleer_id = self.book.with_company(self.company).kleer_product_id
+        self.assertTrue(kleer_id)
+        self.assertEqual(len(self.sent("GET", "/product")), 1, "Kleer's products read once per batch")
+        for put in self.invoice_puts():
+            self.assertEqual(put.xml().findtext("rows/row/product/id"), str(kleer_id))
+        self.sandbox.requests.clear()
+        self.make_invoice([{"product_id": self.book, "quantity": 3, "taxes": self.vat6}])
+        self.process_queue()
+        self.assertFalse(self.sent("PUT", "/product"))
+        self.assertFalse(self.sent("GET", "/product"))
+
+    def test_attachments_arrive(self):
+        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}], post=False)
+        attachment = self.env["ir.attachment"].create(
+            {"name": "tidrapport.csv", "raw": b"datum;timmar\n2026-03-01;8\n", "res_model": "account.move", "res_id": move.id}
+        )
+        move.kleer_attachment_ids = [Command.link(attachment.id)]
+        move.action_post()
+        self.process_queue()
+        files = self.stored(move)["files"]
+        names = [f["filename"] for f in files]
+        self.assertEqual(len(files), 2)
+        self.assertIn("tidrapport.csv", names)
+        self.assertTrue(any(n.startswith(move._get_invoice_report_filename(extension="")[:-1]) for n in names))
+        sent = next(f for f in files if f["filename"] == "tidrapport.csv")
+        self.assertEqual(bytes.fromhex(sent["data"]), b"datum;timmar\n2026-03-01;8\n")
+
+
+@tagged("post_install", "-at_install")
+class TestInvoiceAccrualAndOcr(InvoiceCase):
+    def test_accrual_periods(self):
+        self.company.kleer_accrual = True
+        move = self.make_invoice(
+            [
+                {
+                    "product_id": self.consulting,
+                    "quantity": 1,
+                    "taxes": self.vat25,
+                    "kleer_period_start": date(2026, 1, 1),
+                    "kleer_period_end": date(2026, 12, 31),
+                },
+                {"name": "Utan period", "quantity": 1, "price_unit": 10, "taxes": self.vat25},
+            ],
+            kleer_period_start=date(2026, 1, 1),
+            kleer_period_end=date(2026, 6, 30),
+        )
+        self.process_queue()
+        root = self.last_invoice_xml()
+        self.assertEqual((root.findtext("period/start-date"), root.findtext("period/end-date")), ("2026-01-01", "2026-06-30"))
+        first, second = rows_of(root)
+        self.assertEqual((first.findtext("period/start-date"), first.findtext("period/end-date")), ("2026-01-01", "2026-12-31"))
+        self.assertIsNone(second.find("period"))
+        self.assertEqual(move.kleer_state, "draft")
+
+    def test_no_accrual_periods_when_the_setting_is_off(self):
+        self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25, "kleer_period_start": date(2026, 1, 1), "kleer_period_end": date(2026, 1, 31)}],
+            kleer_period_start=date(2026, 1, 1),
+            kleer_period_end=date(2026, 1, 31),
+        )
+        self.process_queue()
+        self.assertFalse(self.last_invoice_xml().findall(".//period"))
+
+    def test_swedish_invoices_carry_a_valid_ocr(self):
+        moves = self.env["account.move"]
+        for _i in range(3):
+            moves |= self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        for move in moves:
+            self.assertTrue(ocr.is_valid(move.payment_reference, length_digit=True), move.payment_reference)
+            self.assertEqual(move.payment_reference, ocr.with_length_digit(str(move.id)))
+
+    def test_partner_based_ocr_uses_the_customer_number(self):
+        self.customer.ref = "4711"
+        journal = self.env["account.journal"].search(
+            [("type", "=", "sale"), ("company_id", "=", self.company.id)], limit=1
+        )
+        journal.invoice_reference_type = "partner"
+        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        self.assertEqual(move.payment_reference, "471169")
+        self.assertTrue(ocr.is_valid(move.payment_reference, length_digit=True))
+
+    def test_ocr_corrects_l10n_se_level_3(self):
+        journal = self.env["account.journal"].search([("type", "=", "sale"), ("company_id", "=", self.company.id)], limit=1)
+        if "se_ocr3" not in dict(journal._fields["invoice_reference_model"].selection):
+            self.skipTest("l10n_se is not installed")
+        journal.invoice_reference_model = "se_ocr3"
+        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        self.assertTrue(ocr.is_valid(move.payment_reference, length_digit=True))
+
+    def test_no_ocr_for_companies_outside_sweden(self):
+        self.company.country_id = self.env.ref("base.no")
+        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        self.assertEqual(move.payment_reference, move.name)
+
+
+@tagged("post_install", "-at_install")
+class TestInvoiceRefusals(InvoiceCase):
+    def assertRefused(self, move, *fragments):
+        self.process_queue()
+        self.assertEqual(move.kleer_state, "failed")
+        job = self.job_of(move)
+        self.assertEqual((job.state, job.error_kind), ("failed", "mapping"))
+        log = self.open_log(move)
+        self.assertEqual(len(log), 1)
+        for fragment in fragments:
+            self.assertIn(fragment, log.message)
+        self.assertFalse(self.invoice_puts(), "nothing sent")
+        self.assertIn(fragments[0], move.kleer_last_error)
+
+    def test_two_taxes_on_a_line(self):
+        move = self.make_invoice([{"name": "Dubbel", "quantity": 1, "price_unit": 10, "taxes": self.vat25 | self.vat6}])
+        self.assertRefused(move, "has 2 taxes", "Use one tax per line")
+
+    def test_tax_kleer_cannot_express(self):
+        move = self.make_invoice([{"name": "Avgift", "quantity": 1, "price_unit": 10, "taxes": self.fixed_tax}])
+        self.assertRefused(move, "Miljöavgift", "not a plain VAT percentage")
+
+    def test_partner_without_country(self):
+        partner = self.env["res.partner"].create({"name": "Landlös AB", "is_company": True})
+        partner.kleer_client_id = 202
+        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}], partner=partner)
+        self.assertRefused(move, "has no country")
+
+    def test_missing_default_product(self):
+        self.company.kleer_default_product_id = False
+        move = self.make_invoice([{"name": "Fri text", "quantity": 1, "price_unit": 10, "taxes": self.vat25}])
+        self.assertRefused(move, "no default Kleer product is set", "Settings")
+
+    def test_missing_configuration(self):
+        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        self.company.kleer_token = False
+        self.assertRefused(move, "Kleer is not configured")
+
+    def test_currency_without_rate(self):
+        nok = self.env.ref("base.NOK")
+        nok.active = True
+        self.env["res.currency.rate"].search([("currency_id", "=", nok.id)]).unlink()
+        move = self.make_invoice([{"name": "Tjänst", "quantity": 1, "price_unit": 10, "taxes": self.vat25}], currency_id=nok)
+        self.assertRefused(move, "no exchange rate for NOK")
+
+    def test_unknown_currency(self):
+        odd = self.env["res.currency"].create({"name": "XB1", "symbol": "¤", "rounding": 0.01})
+        self.env["res.currency.rate"].create({"currency_id": odd.id, "name": "2026-01-01", "rate": 1.0, "company_id": self.company.id})
+        move = self.make_invoice([{"name": "Tjänst", "quantity": 1, "price_unit": 10, "taxes": self.vat25}], currency_id=odd)
+        self.assertRefused(move, "XB1", "not an ISO 4217 code")
+
+    def test_amount_not_representable_in_ore(self):
+        kwd = self.env.ref("base.KWD")
+        kwd.write({"active": True, "rounding": 0.001})
+        self.env["res.currency.rate"].create(
+            {"currency_id": kwd.id, "name": "2026-01-01", "inverse_company_rate": 33.5, "company_id": self.company.id}
+        )
+        # 1.5 x 1.23 = 1.845 KWD: a tenth of a fils is no whole öre (cent).
+        move = self.make_invoice([{"name": "Tjänst", "quantity": 1.5, "price_unit": 1.23, "taxes": self.vat0}], currency_id=kwd)
+        self.assertAlmostEqual(move.amount_total, 1.845)
+        self.assertRefused(move, "cannot be represented in öre")
+
+    def test_biggest_tax_cash_rounding_is_refused(self):
+        rounding = self.env["account.cash.rounding"].create(
+            {"name": "Skatteavrundning", "rounding": 1.0, "strategy": "biggest_tax", "rounding_method": "HALF-UP"}
+        )
+        move = self.make_invoice(
+            [{"name": "Vara", "quantity": 3, "price_unit": 33.35, "taxes": self.vat25}], invoice_cash_rounding_id=rounding
+        )
+        self.assertRefused(move, "cash rounding", "Add a rounding line")
