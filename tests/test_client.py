@@ -39,11 +39,7 @@ def _invoice(client_id, rows=None, **kw):
         currency="SEK",
         foreign_id=kw.pop("foreign_id", "odoo-test-move-1"),
         rows=rows
-        or [
-            types.InvoiceRow(
-                product_id=101, quantity=Decimal("2"), price=12000, vat=Decimal(25)
-            )
-        ],
+        or [types.InvoiceRow(product_id=101, quantity=Decimal("2"), price=12000, vat=Decimal(25))],
         **kw,
     )
 
@@ -81,7 +77,9 @@ def test_create_update_client_round_trip(client, sb):
         name="Nya Kunden AB",
         foreign_id="odoo:res.partner:42",
         orgno="556000-0001",
-        address=types.Address(address1="Gatan 1", zip_code="111 22", state="Stockholm", country="Sverige"),
+        address=types.Address(
+            address1="Gatan 1", zip_code="111 22", state="Stockholm", country="Sverige"
+        ),
         country_code="SE",
         payment_days=30,
         client_type="Organisation",
@@ -107,7 +105,12 @@ def test_invoice_create_certify_and_lookup(client, sb):
     assert body.tag == "client-invoice"
     assert body.findtext("rows/row/price") == "12000"
     draft = client.invoice(inv_id)
-    assert (draft.certified, draft.invoice_nr, draft.amount, draft.vat_amount) == (False, 0, 24000, 6000)
+    assert (draft.certified, draft.invoice_nr, draft.amount, draft.vat_amount) == (
+        False,
+        0,
+        24000,
+        6000,
+    )
     client.certify_invoice(inv_id)
     certified = client.invoice(inv_id)
     assert certified.certified and certified.invoice_nr > 0
@@ -282,7 +285,9 @@ def test_every_body_the_client_builds_validates():
                 dimension_entry_ids=[10, 20],
                 delivery_date=date(2026, 1, 2),
             ),
-            types.InvoiceRow(product_id=1, quantity=Decimal(1), price=-5, vat=Decimal(0), discount_absolute=3),
+            types.InvoiceRow(
+                product_id=1, quantity=Decimal(1), price=-5, vat=Decimal(0), discount_absolute=3
+            ),
         ],
         debit_invoice_nr=1001,
         period=(date(2026, 1, 1), date(2026, 12, 31)),
@@ -295,9 +300,15 @@ def test_every_body_the_client_builds_validates():
     )
     roots = [
         xmlcodec.invoice_to_xml(inv),
-        xmlcodec.client_to_xml(types.Client(name="A", dimension_entry_ids=[1], currency="EUR", active=False)),
-        xmlcodec.product_to_xml(types.Product(name="P", vat_percentage=Decimal(25), account_nr=3001)),
-        xmlcodec.dimension_entry_to_xml(types.DimensionEntry(name="E", start_date=date(2026, 1, 1))),
+        xmlcodec.client_to_xml(
+            types.Client(name="A", dimension_entry_ids=[1], currency="EUR", active=False)
+        ),
+        xmlcodec.product_to_xml(
+            types.Product(name="P", vat_percentage=Decimal(25), account_nr=3001)
+        ),
+        xmlcodec.dimension_entry_to_xml(
+            types.DimensionEntry(name="E", start_date=date(2026, 1, 1))
+        ),
     ]
     for root in roots:
         xmlcodec.validate(root)

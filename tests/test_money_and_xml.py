@@ -18,7 +18,15 @@ def test_schema_copy_is_kleers_published_file():
 
 @pytest.mark.parametrize(
     "amount, ore",
-    [("0.01", 1), ("10", 1000), ("1234.56", 123456), ("-0.5", -50), (Decimal("0.10"), 10), (0.1, 10), (3, 300)],
+    [
+        ("0.01", 1),
+        ("10", 1000),
+        ("1234.56", 123456),
+        ("-0.5", -50),
+        (Decimal("0.10"), 10),
+        (0.1, 10),
+        (3, 300),
+    ],
 )
 def test_to_ore_exact(amount, ore):
     assert money.to_ore(amount) == ore
@@ -42,7 +50,10 @@ def test_from_ore():
 
 
 def test_parse_refuses_doctype_and_entities():
-    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><user><name>&b;</name></user>'
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
+        b"<user><name>&b;</name></user>"
+    )
     with pytest.raises(errors.KleerBadResponse):
         xmlcodec.parse(bomb)
 
@@ -53,12 +64,16 @@ def test_parse_refuses_external_entity():
         xmlcodec.parse(evil)
 
 
-@pytest.mark.parametrize("body", [b"", b"   ", b"<html><body>502</body>", b"Tekniskt fel", b"<user><name>x</user>"])
+@pytest.mark.parametrize(
+    "body", [b"", b"   ", b"<html><body>502</body>", b"Tekniskt fel", b"<user><name>x</user>"]
+)
 def test_parse_refuses_non_xml(body):
     with pytest.raises(errors.KleerBadResponse):
         xmlcodec.parse(body)
 
 
 def test_error_message_extraction():
-    assert xmlcodec.error_message(b"<error><message>Ogiltig kund</message></error>") == "Ogiltig kund"
+    assert (
+        xmlcodec.error_message(b"<error><message>Ogiltig kund</message></error>") == "Ogiltig kund"
+    )
     assert xmlcodec.error_message(b"<html/>") is None

@@ -153,9 +153,13 @@ class KleerClient:
         except KleerError:
             raise
         except requests.exceptions.SSLError as exc:
-            raise self._error(KleerTLSError, f"TLS error talking to Kleer: {exc}", exchange) from exc
+            raise self._error(
+                KleerTLSError, f"TLS error talking to Kleer: {exc}", exchange
+            ) from exc
         except requests.exceptions.ConnectTimeout as exc:
-            raise self._error(KleerTransientError, f"Kleer could not be reached in time: {exc}", exchange) from exc
+            raise self._error(
+                KleerTransientError, f"Kleer could not be reached in time: {exc}", exchange
+            ) from exc
         except requests.exceptions.ReadTimeout as exc:
             if is_write:
                 raise self._error(
@@ -163,17 +167,24 @@ class KleerClient:
                     "Kleer did not answer in time; the request may have been stored",
                     exchange,
                 ) from exc
-            raise self._error(KleerTransientError, f"Kleer did not answer in time: {exc}", exchange) from exc
+            raise self._error(
+                KleerTransientError, f"Kleer did not answer in time: {exc}", exchange
+            ) from exc
         except requests.exceptions.ConnectionError as exc:
             if is_write and not _never_sent(exc):
                 raise self._error(
                     KleerUnknownOutcome,
-                    "The connection to Kleer broke after the request was sent; it may have been stored",
+                    "The connection to Kleer broke after the request was sent; "
+                    "it may have been stored",
                     exchange,
                 ) from exc
-            raise self._error(KleerTransientError, f"Kleer could not be reached: {exc}", exchange) from exc
+            raise self._error(
+                KleerTransientError, f"Kleer could not be reached: {exc}", exchange
+            ) from exc
         except requests.exceptions.RequestException as exc:
-            raise self._error(KleerTransientError, f"HTTP error talking to Kleer: {exc}", exchange) from exc
+            raise self._error(
+                KleerTransientError, f"HTTP error talking to Kleer: {exc}", exchange
+            ) from exc
         finally:
             exchange.seconds = round(time.monotonic() - started, 3)
         exchange.response_body = raw
@@ -222,7 +233,9 @@ class KleerClient:
         kleer_message = codec.error_message(raw)
         detail = kleer_message or _short(raw)
         if status == 401:
-            return self._error(KleerAuthError, f"Kleer refused the API token (401): {detail}", exchange)
+            return self._error(
+                KleerAuthError, f"Kleer refused the API token (401): {detail}", exchange
+            )
         if status == 403:
             return self._error(
                 KleerPermissionError,
@@ -245,7 +258,9 @@ class KleerClient:
                 exchange,
                 retry_after=_retry_after(headers.get("Retry-After")),
             )
-        return self._error(KleerValidationError, f"Kleer refused the request ({status}): {detail}", exchange)
+        return self._error(
+            KleerValidationError, f"Kleer refused the request ({status}): {detail}", exchange
+        )
 
     def _get(self, path, tag, params=None):
         return codec.expect_root(self._request("GET", path, params=params), tag)
@@ -438,7 +453,9 @@ def _never_sent(exc):
             return True
         reason = getattr(cur, "reason", None)
         stack.extend(a for a in cur.args if isinstance(a, BaseException))
-        stack.extend((reason if isinstance(reason, BaseException) else None, cur.__cause__, cur.__context__))
+        stack.extend(
+            (reason if isinstance(reason, BaseException) else None, cur.__cause__, cur.__context__)
+        )
     return False
 
 

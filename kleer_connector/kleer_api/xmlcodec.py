@@ -55,9 +55,7 @@ def validate(root):
     """Raise KleerValidationError when ``root`` does not match Kleer's XSD."""
     xsd = schema()
     if not xsd.validate(root):
-        errors = "; ".join(
-            f"line {e.line}: {e.message}" for e in list(xsd.error_log)[:5]
-        )
+        errors = "; ".join(f"line {e.line}: {e.message}" for e in list(xsd.error_log)[:5])
         raise KleerValidationError(f"XML does not match Kleer's schema: {errors}")
 
 
@@ -430,9 +428,7 @@ def invoice_from_xml(el):
         country_code=_text(el, "country-code", None),
         remaining=_int(el, "remaining"),
         disabled=_bool(el, "disabled"),
-        credit_invoice_ids=[
-            int(x.text) for x in el.findall("credit-invoices/client-invoice/id")
-        ],
+        credit_invoice_ids=[int(x.text) for x in el.findall("credit-invoices/client-invoice/id")],
         files=None
         if files is None
         else [

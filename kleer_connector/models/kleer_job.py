@@ -199,7 +199,9 @@ class KleerJob(models.Model):
                     "last_error": message,
                 }
             )
-            vals = job._log_vals(level="error", state="open", error_kind=kind, message=message, exc=exc)
+            vals = job._log_vals(
+                level="error", state="open", error_kind=kind, message=message, exc=exc
+            )
         self.env["kleer.log"]._log_isolated(vals)
 
     @api.model
@@ -213,9 +215,7 @@ class KleerJob(models.Model):
     def action_reprocess(self):
         todo = self.filtered(lambda j: j.state in ("failed", "ignored", "pending"))
         todo.write({"state": "pending", "next_try": False})
-        todo.log_ids.filtered(lambda log: log.state == "open").write(
-            {"state": "reprocessed"}
-        )
+        todo.log_ids.filtered(lambda log: log.state == "open").write({"state": "reprocessed"})
         todo._set_target_state("queued")
         self._trigger_queue()
         return True
@@ -384,7 +384,11 @@ class KleerJob(models.Model):
         handler = getattr(target, f"_kleer_job_{self.operation}", None)
         if handler is None:
             raise KleerMappingError(
-                _("No handler for operation %(op)s on %(model)s.", op=self.operation, model=self.res_model)
+                _(
+                    "No handler for operation %(op)s on %(model)s.",
+                    op=self.operation,
+                    model=self.res_model,
+                )
             )
         return handler(self, run)
 
@@ -480,7 +484,9 @@ class KleerJob(models.Model):
         client = run._clients.get(self.company_id.id)
         return client.last_exchange if client else None
 
-    def _log_vals(self, level, state, message, error_kind=False, kleer_id=False, exchange=None, exc=None):
+    def _log_vals(
+        self, level, state, message, error_kind=False, kleer_id=False, exchange=None, exc=None
+    ):
         self.ensure_one()
         vals = {
             "company_id": self.company_id.id,
@@ -498,7 +504,9 @@ class KleerJob(models.Model):
             "job_id": self.id,
         }
         source = exc if isinstance(exc, KleerError) else exchange
-        if isinstance(exc, Exception) and not isinstance(exc, (KleerError, UserError, ValidationError)):
+        if isinstance(exc, Exception) and not isinstance(
+            exc, (KleerError, UserError, ValidationError)
+        ):
             vals["message"] = f"{message}\n\n{''.join(traceback.format_exception(exc))[-4000:]}"
         if source is not None:
             vals.update(

@@ -66,8 +66,11 @@ class KleerSync(models.AbstractModel):
             self._log_run_failure(name, company, exc)
             with own_cursor(self.env) as env:
                 self.with_env(env)._save_state(
-                    company.with_env(env), name, started,
-                    success=False, message=str(exc)[:200],
+                    company.with_env(env),
+                    name,
+                    started,
+                    success=False,
+                    message=str(exc)[:200],
                 )
             return False
         finally:
@@ -89,8 +92,10 @@ class KleerSync(models.AbstractModel):
 
     @api.model
     def _last_success(self, company, name):
-        state = self.env["kleer.sync.state"].sudo().search(
-            [("company_id", "=", company.id), ("sync", "=", name)]
+        state = (
+            self.env["kleer.sync.state"]
+            .sudo()
+            .search([("company_id", "=", company.id), ("sync", "=", name)])
         )
         return state.last_success
 
@@ -117,6 +122,6 @@ class KleerSync(models.AbstractModel):
 
     @api.model
     def action_sync_now(self, name):
-        """"Sync now" button: run it for the current company, in this request."""
+        """ "Sync now" button: run it for the current company, in this request."""
         company = self.env.company
         return self._run_sync(name, company)

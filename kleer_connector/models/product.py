@@ -21,7 +21,11 @@ class ProductTemplate(models.Model):
 
     def _compute_kleer_product_id(self):
         for template in self:
-            variant = template.product_variant_ids[:1] if len(template.product_variant_ids) == 1 else False
+            variant = (
+                template.product_variant_ids[:1]
+                if len(template.product_variant_ids) == 1
+                else False
+            )
             template.kleer_product_id = variant.kleer_product_id if variant else 0
 
     def _inverse_kleer_product_id(self):

@@ -116,9 +116,7 @@ class ResCompany(models.Model):
         companies = self.sudo().search([("kleer_enabled", "=", True)])
         companies = companies.filtered(lambda c: c._kleer_is_configured())
         if flag:
-            companies = companies.filtered(
-                lambda c: c[flag] not in (False, "none")
-            )
+            companies = companies.filtered(lambda c: c[flag] not in (False, "none"))
         return companies
 
     def write(self, vals):
@@ -162,9 +160,7 @@ class ResCompany(models.Model):
         reasons = {
             "config": _("The Kleer settings are incomplete"),
             "auth": _("Kleer refused the API token (wrong or revoked token)"),
-            "permission": _(
-                "The token has no access to this Kleer company: check the company id"
-            ),
+            "permission": _("The token has no access to this Kleer company: check the company id"),
             "not_found": _("Kleer does not know this company id or address"),
             "tls": _("The secure connection to Kleer failed (TLS certificate error)"),
             "transient": _("Kleer could not be reached"),
@@ -179,6 +175,4 @@ class ResCompany(models.Model):
     def action_kleer_check_configured(self):
         for company in self:
             if not company._kleer_is_configured():
-                raise UserError(
-                    _("Kleer is not configured for %(company)s.", company=company.name)
-                )
+                raise UserError(_("Kleer is not configured for %(company)s.", company=company.name))

@@ -5,24 +5,16 @@ class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
 
     kleer_enabled = fields.Boolean(related="company_id.kleer_enabled", readonly=False)
-    kleer_environment = fields.Selection(
-        related="company_id.kleer_environment", readonly=False
-    )
+    kleer_environment = fields.Selection(related="company_id.kleer_environment", readonly=False)
     kleer_base_url = fields.Char(related="company_id.kleer_base_url", readonly=False)
     kleer_company_id = fields.Char(related="company_id.kleer_company_id", readonly=False)
     kleer_token = fields.Char(
         related="company_id.kleer_token", readonly=False, groups="base.group_system"
     )
-    kleer_invoice_mode = fields.Selection(
-        related="company_id.kleer_invoice_mode", readonly=False
-    )
+    kleer_invoice_mode = fields.Selection(related="company_id.kleer_invoice_mode", readonly=False)
     kleer_accrual = fields.Boolean(related="company_id.kleer_accrual", readonly=False)
-    kleer_customer_sync = fields.Selection(
-        related="company_id.kleer_customer_sync", readonly=False
-    )
-    kleer_sync_products = fields.Boolean(
-        related="company_id.kleer_sync_products", readonly=False
-    )
+    kleer_customer_sync = fields.Selection(related="company_id.kleer_customer_sync", readonly=False)
+    kleer_sync_products = fields.Boolean(related="company_id.kleer_sync_products", readonly=False)
     kleer_sync_rates = fields.Boolean(related="company_id.kleer_sync_rates", readonly=False)
     kleer_sync_users = fields.Boolean(related="company_id.kleer_sync_users", readonly=False)
     kleer_sync_categories = fields.Boolean(

@@ -19,7 +19,6 @@ class LoopbackRequests:
 
 
 class KleerCase(LoopbackRequests, TransactionCase):
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

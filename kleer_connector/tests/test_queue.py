@@ -42,9 +42,7 @@ class TestQueue(KleerCase):
         super().setUpClass()
         Partner = type(cls.env["res.partner"])
         cls.startClassPatcher(patch.object(Partner, f"_kleer_job_{OP}", _handler, create=True))
-        cls.partners = cls.env["res.partner"].create(
-            [{"name": f"Kund {i}"} for i in range(3)]
-        )
+        cls.partners = cls.env["res.partner"].create([{"name": f"Kund {i}"} for i in range(3)])
 
     def enqueue(self, partners=None):
         return self.env["kleer.job"]._enqueue(partners or self.partners[0], OP)
@@ -83,8 +81,13 @@ class TestQueue(KleerCase):
         self.assertEqual(self.process_queue(), 0)
 
     def test_token_is_redacted_from_logs(self):
-        self.sandbox.faults.add("status", method="PUT", path="^/client$", status=400,
-                                message=f"bad token {self.sandbox.token}")
+        self.sandbox.faults.add(
+            "status",
+            method="PUT",
+            path="^/client$",
+            status=400,
+            message=f"bad token {self.sandbox.token}",
+        )
         job = self.enqueue()
         self.process_queue()
         log = self.logs(job)
@@ -119,7 +122,9 @@ class TestQueue(KleerCase):
         self.assertEqual(self.logs(job).mapped("level"), ["warning", "warning", "info"])
 
     def test_429_honours_retry_after(self):
-        self.sandbox.faults.add("status", method="PUT", path="^/client$", status=429, retry_after=600)
+        self.sandbox.faults.add(
+            "status", method="PUT", path="^/client$", status=429, retry_after=600
+        )
         job = self.enqueue()
         before = fields.Datetime.now()
         self.process_queue()
@@ -206,8 +211,13 @@ class TestQueue(KleerCase):
     # -- permanent errors wait for a person --------------------------------------------
 
     def test_permanent_error_waits_for_reprocess_then_succeeds(self):
-        self.sandbox.faults.add("status", method="PUT", path="^/client$", status=400,
-                                message="Ogiltigt organisationsnummer")
+        self.sandbox.faults.add(
+            "status",
+            method="PUT",
+            path="^/client$",
+            status=400,
+            message="Ogiltigt organisationsnummer",
+        )
         job = self.enqueue()
         self.process_queue()
         job.invalidate_recordset()
@@ -299,7 +309,11 @@ class TestQueue(KleerCase):
     def test_cron_reports_progress(self):
         self.enqueue(self.partners)
         cron = self.env.ref("kleer_connector.cron_process_queue")
-        done = self.env["kleer.job"].with_context(ir_cron_progress_id=False)._cron_process_queue(limit=2)
+        done = (
+            self.env["kleer.job"]
+            .with_context(ir_cron_progress_id=False)
+            ._cron_process_queue(limit=2)
+        )
         self.assertEqual(done, 2)
         self.assertEqual(self.env["kleer.job"]._due_count(), 1)
         self.assertTrue(cron.active)

@@ -57,7 +57,9 @@ class TestQueueConcurrency(LoopbackRequests, BaseCase):
             env["kleer.log"].search([("company_id", "=", self.company_id)]).unlink()
             env["kleer.job"].search([("company_id", "=", self.company_id)]).unlink()
             env["res.partner"].browse(self.partner_ids).unlink()
-            env["res.company"].browse(self.company_id).write({"kleer_enabled": False, "kleer_token": False})
+            env["res.company"].browse(self.company_id).write(
+                {"kleer_enabled": False, "kleer_token": False}
+            )
 
     def _worker(self, barrier, counts, errors):
         try:
@@ -71,7 +73,9 @@ class TestQueueConcurrency(LoopbackRequests, BaseCase):
         # Slow answers make the two workers interleave.
         self.sandbox.faults.add("latency", method="PUT", path="^/client$", seconds=0.05, times=None)
         barrier, counts, errors = threading.Barrier(2), [], []
-        threads = [threading.Thread(target=self._worker, args=(barrier, counts, errors)) for _i in range(2)]
+        threads = [
+            threading.Thread(target=self._worker, args=(barrier, counts, errors)) for _i in range(2)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -87,8 +91,10 @@ class TestQueueConcurrency(LoopbackRequests, BaseCase):
         self.assertEqual(sorted(created), sorted(f"qtest:{pid}" for pid in self.partner_ids))
         self.assertEqual(len(self.sandbox.requests), JOBS)  # one PUT each, no look-ups
         with self.registry.cursor() as cr:
-            cr.execute("SELECT state, attempts, COUNT(*) FROM kleer_job WHERE id IN %s GROUP BY 1, 2",
-                       [tuple(self.job_ids)])
+            cr.execute(
+                "SELECT state, attempts, COUNT(*) FROM kleer_job WHERE id IN %s GROUP BY 1, 2",
+                [tuple(self.job_ids)],
+            )
             self.assertEqual(cr.fetchall(), [("done", 1, JOBS)])
 
     def test_log_survives_the_rollback_of_the_failed_work(self):

@@ -122,7 +122,12 @@ class TestSettings(KleerCase):
         from odoo.modules.neutralize import get_neutralization_queries
 
         job = self.env["kleer.job"].create(
-            {"company_id": self.company.id, "operation": "post", "res_model": "res.partner", "res_id": 1}
+            {
+                "company_id": self.company.id,
+                "operation": "post",
+                "res_model": "res.partner",
+                "res_id": 1,
+            }
         )
         self.company.kleer_sync_products = True
         self.env.flush_all()
