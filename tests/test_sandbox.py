@@ -43,7 +43,9 @@ def call(sb, method, rel, body=None, token=_DEFAULT, params=None, timeout=5, cid
         headers["X-Token"] = token
     if isinstance(body, str):
         body = body.encode("utf-8")
-    return requests.request(method, sb.url(rel, cid), data=body, headers=headers, params=params, timeout=timeout)
+    return requests.request(
+        method, sb.url(rel, cid), data=body, headers=headers, params=params, timeout=timeout
+    )
 
 
 def valid(resp, status=200):
@@ -78,7 +80,7 @@ def client_xml(name="Ny Kund AB", foreign_id="res.partner,7", user_id=1, extra="
         f"<client><id>0</id><foreign-id>{foreign_id}</foreign-id><name>{name}</name><contact>Kim</contact>"
         f"<address>{ADDRESS}</address><email>kim@ny.example.se</email><client-type>Organisation</client-type>"
         "<country-code>SE</country-code><accountnr>0</accountnr><payment-days>30</payment-days>"
-        f"<orgno>556123-4567</orgno><phone>018-12 34 56</phone><user><id>{user_id}</id></user>{extra}</client>"
+        f"<orgno>556123-4567</orgno><phone>018-12 34 56</phone><user><id>{user_id}</id></user>{extra}</client>"  # noqa: E501
     )
 
 
@@ -103,7 +105,11 @@ def invoice_xml(
     tamper=False,
 ):
     rows = row_xml() if rows is None else rows
-    head = "<id>77</id><invoice-nr>5</invoice-nr>" if tamper else "<id>0</id><invoice-nr>0</invoice-nr>"
+    head = (
+        "<id>77</id><invoice-nr>5</invoice-nr>"
+        if tamper
+        else "<id>0</id><invoice-nr>0</invoice-nr>"
+    )
     if debit_nr is not None:
         head += f"<debit-invoice-nr>{debit_nr}</debit-invoice-nr>"
     return (
@@ -113,9 +119,9 @@ def invoice_xml(
         "<invoice-email>f@kund.example.se</invoice-email><delivery-name>Kund AB</delivery-name>"
         f"<delivery-address>{ADDRESS}</delivery-address><delivery-email></delivery-email>"
         f"<invoice-date>{date}</invoice-date><due-date>{date}</due-date><delivery-date>{date}</delivery-date>"
-        f"<currency>SEK</currency><certified>{'true' if tamper else 'false'}</certified><sent>false</sent>"
+        f"<currency>SEK</currency><certified>{'true' if tamper else 'false'}</certified><sent>false</sent>"  # noqa: E501
         + (f"<notes>{notes}</notes>" if notes is not None else "")
-        + f"<remaining>{999 if tamper else 0}</remaining><disabled>false</disabled>{files}<rows>{rows}</rows>"
+        + f"<remaining>{999 if tamper else 0}</remaining><disabled>false</disabled>{files}<rows>{rows}</rows>"  # noqa: E501
         "</client-invoice>"
     )
 
@@ -136,7 +142,9 @@ def test_auth_and_routing_errors(sb):
     assert error_message(call(sb, "GET", "/info", token=None), 401) == "Invalid token"
     assert error_message(call(sb, "GET", "/info", token="nope"), 401) == "Invalid token"
     assert "company 1" in error_message(call(sb, "GET", "/info", token=sb.other_token), 403)
-    assert valid(call(sb, "GET", "/info", cid=2, token=sb.other_token)).findtext("name") == "Other AB"
+    assert (
+        valid(call(sb, "GET", "/info", cid=2, token=sb.other_token)).findtext("name") == "Other AB"
+    )
     assert "no such resource" in error_message(call(sb, "GET", "/nothing"), 404)
     assert error_message(call(sb, "GET", "/client/"), 404)  # no trailing-slash leniency
     resp = call(sb, "DELETE", "/client")
@@ -150,7 +158,11 @@ def test_auth_and_routing_errors(sb):
 
 def test_reference_data_and_every_get_validates(sb):
     info = valid(call(sb, "GET", "/info"))
-    assert [info.findtext(t) for t in ("name", "orgno", "accounting-currency")] == ["Sandbox AB", "556677-8899", "SEK"]
+    assert [info.findtext(t) for t in ("name", "orgno", "accounting-currency")] == [
+        "Sandbox AB",
+        "556677-8899",
+        "SEK",
+    ]
     users = valid(call(sb, "GET", "/user"))
     assert [u.findtext("name") for u in users] == ["Anna Admin", "Bertil Sälj", "Cecilia Slutat"]
     assert users[2].findtext("active") == "false"
@@ -170,7 +182,10 @@ def test_reference_data_and_every_get_validates(sb):
     dims = valid(call(sb, "GET", "/dimension"))
     assert [d.findtext("name") for d in dims] == ["Kostnadsställe", "Projekt"]
     entries = valid(call(sb, "GET", "/dimension/2/entry"))
-    assert [(e.findtext("id"), e.findtext("name")) for e in entries] == [("20", "Alfa"), ("21", "Beta")]
+    assert [(e.findtext("id"), e.findtext("name")) for e in entries] == [
+        ("20", "Alfa"),
+        ("21", "Beta"),
+    ]
     clients = valid(call(sb, "GET", "/client"))
     assert [c.findtext("client-type") for c in clients] == ["Organisation", "Person"]
     assert clients[0].findtext("vat-nr") == "SE556000111101"
@@ -180,8 +195,14 @@ def test_reference_data_and_every_get_validates(sb):
 
 
 def test_exchange_rate(sb):
-    rate = valid(call(sb, "GET", "/exchange-rate", params={"from-currency": "EUR", "to-currency": "SEK"}))
-    assert [rate.findtext(t) for t in ("from-currency", "to-currency", "rate")] == ["EUR", "SEK", "11.4250"]
+    rate = valid(
+        call(sb, "GET", "/exchange-rate", params={"from-currency": "EUR", "to-currency": "SEK"})
+    )
+    assert [rate.findtext(t) for t in ("from-currency", "to-currency", "rate")] == [
+        "EUR",
+        "SEK",
+        "11.4250",
+    ]
     dated = {"from-currency": "usd", "to-currency": "SEK", "date": "2026-01-31"}
     assert valid(call(sb, "GET", "/exchange-rate", params=dated)).findtext("rate") == "10.5870"
     same = {"from-currency": "SEK", "to-currency": "SEK"}
@@ -203,7 +224,9 @@ def test_client_round_trip(sb):
     assert got.findtext("delivery-type") == "Email"  # empty on create: the company default
     assert cid in [int(c.findtext("id")) for c in valid(call(sb, "GET", "/client"))]
 
-    body = client_xml(name="Ny Kund AB (omdöpt)", user_id=2, extra="<delivery-type>Mail</delivery-type>")
+    body = client_xml(
+        name="Ny Kund AB (omdöpt)", user_id=2, extra="<delivery-type>Mail</delivery-type>"
+    )
     assert new_id(call(sb, "POST", f"/client/{cid}", body), "saved") == cid
     stored = sb.state.client(sb.company_id, cid)
     assert stored["name"] == "Ny Kund AB (omdöpt)"
@@ -219,7 +242,9 @@ def test_client_round_trip(sb):
     assert "user/id" in error_message(call(sb, "PUT", "/client", client_xml(user_id=42)), 400)
     bad_type = client_xml(extra="<delivery-type>Brevduva</delivery-type>")
     assert "delivery-type" in error_message(call(sb, "PUT", "/client", bad_type), 400)
-    entries = "<dimension-entries><dimension-entry><id>99</id></dimension-entry></dimension-entries>"
+    entries = (
+        "<dimension-entries><dimension-entry><id>99</id></dimension-entry></dimension-entries>"
+    )
     bad_entry = client_xml(extra=entries)
     assert "dimension entry" in error_message(call(sb, "PUT", "/client", bad_entry), 400)
 
@@ -252,17 +277,19 @@ def test_product_and_dimension_entry_writes(sb):
 
 # ------------------------------------------------------------ request bodies
 def test_bodies_are_checked(sb):
-    msg = error_message(call(sb, "PUT", "/client", "<client><id>0</id><name>x</name></client>"), 400)
+    msg = error_message(
+        call(sb, "PUT", "/client", "<client><id>0</id><name>x</name></client>"), 400
+    )
     assert msg.startswith("schema: ") and "foreign-id" in msg
     namespaced = client_xml().replace("<client>", '<client xmlns="urn:kleer">', 1)
-    assert "No matching global declaration" in error_message(call(sb, "PUT", "/client", namespaced), 400)
+    assert "No matching global declaration" in error_message(
+        call(sb, "PUT", "/client", namespaced), 400
+    )
     bomb = '<?xml version="1.0"?><!DOCTYPE client [<!ENTITY x "y">]>' + client_xml()
     assert "DOCTYPE" in error_message(call(sb, "PUT", "/client", bomb), 400)
     assert "malformed" in error_message(call(sb, "PUT", "/client", "<client><id>"), 400)
     assert "empty" in error_message(call(sb, "PUT", "/client", b""), 400)
-    product_body = (
-        "<product><id>0</id><foreign-id/><name>n</name><unit>st</unit><price>1</price><ean>0</ean></product>"
-    )
+    product_body = "<product><id>0</id><foreign-id/><name>n</name><unit>st</unit><price>1</price><ean>0</ean></product>"  # noqa: E501
     assert "expected a <client>" in error_message(call(sb, "PUT", "/client", product_body), 400)
     huge = b"<client>" + b" " * (20 * 1024 * 1024) + b"</client>"
     error_message(call(sb, "PUT", "/client", huge, timeout=30), 413)
@@ -272,9 +299,13 @@ def test_bodies_are_checked(sb):
 # ------------------------------------------------------------------ invoices
 def test_invoice_create_computes_amounts_in_ore(sb):
     rows = (
-        row_xml(101, "1.5", 120000, "25", "<discount><percentage>10</percentage></discount>")  # 162000 + 40500
+        row_xml(
+            101, "1.5", 120000, "25", "<discount><percentage>10</percentage></discount>"
+        )  # 162000 + 40500
         + row_xml(102, "0.333", 25000, "6")  # 8325 + 499.5 -> 500
-        + row_xml(103, "2", 10000, "12", "<discount><absolute>500</absolute></discount>")  # 19500 + 2340
+        + row_xml(
+            103, "2", 10000, "12", "<discount><absolute>500</absolute></discount>"
+        )  # 19500 + 2340
         + row_xml(104, "0.5", 3, "25")  # 1.5 -> 2, vat 0.5 -> 1
     )
     iid = create_invoice(sb, rows=rows, tamper=True)
@@ -283,7 +314,12 @@ def test_invoice_create_computes_amounts_in_ore(sb):
     assert doc.findtext("amount") == str(162000 + 8325 + 19500 + 2)
     assert doc.findtext("vat") == str(40500 + 500 + 2340 + 1)
     # Read-only fields sent by the client are overwritten: an uncertified draft.
-    assert [doc.findtext(t) for t in ("id", "invoice-nr", "certified", "remaining")] == [str(iid), "0", "false", "0"]
+    assert [doc.findtext(t) for t in ("id", "invoice-nr", "certified", "remaining")] == [
+        str(iid),
+        "0",
+        "false",
+        "0",
+    ]
     assert doc.find("certified-date") is None
     assert [r.findtext("account-nr") for r in doc.find("rows")] == ["3041", "3003", "3002", "3001"]
     assert len({r.findtext("id") for r in doc.find("rows")}) == 4
@@ -294,13 +330,19 @@ def test_invoice_create_computes_amounts_in_ore(sb):
 
 
 def test_invoice_references_are_checked(sb):
-    assert "client-ref" in error_message(call(sb, "PUT", "/client/invoice", invoice_xml(client=203)), 400)
+    assert "client-ref" in error_message(
+        call(sb, "PUT", "/client/invoice", invoice_xml(client=203)), 400
+    )
     bad_product = invoice_xml(rows=row_xml(product=105))
     assert "product" in error_message(call(sb, "PUT", "/client/invoice", bad_product), 400)
-    assert "our-reference" in error_message(call(sb, "PUT", "/client/invoice", invoice_xml(our_ref=9)), 400)
+    assert "our-reference" in error_message(
+        call(sb, "PUT", "/client/invoice", invoice_xml(our_ref=9)), 400
+    )
     valid(call(sb, "PUT", "/client/invoice", invoice_xml(our_ref=2)))
     dims = "<dimensions><dimension-entry><id>98</id></dimension-entry></dimensions>"
-    bad_dim = invoice_xml(rows=row_xml().replace("<account-nr>0</account-nr>", "<account-nr>0</account-nr>" + dims))
+    bad_dim = invoice_xml(
+        rows=row_xml().replace("<account-nr>0</account-nr>", "<account-nr>0</account-nr>" + dims)
+    )
     assert "dimension entry" in error_message(call(sb, "PUT", "/client/invoice", bad_dim), 400)
     assert len(sb.state.invoices(sb.company_id)) == 1
 
@@ -308,7 +350,12 @@ def test_invoice_references_are_checked(sb):
 def test_certify_and_update_rules(sb):
     iid = create_invoice(sb, rows=row_xml(qty="2"), files=FILES)
     # A draft may change; files are kept when the update omits them.
-    assert new_id(call(sb, "POST", f"/client/invoice/{iid}", invoice_xml(rows=row_xml(qty="3"))), "saved") == iid
+    assert (
+        new_id(
+            call(sb, "POST", f"/client/invoice/{iid}", invoice_xml(rows=row_xml(qty="3"))), "saved"
+        )
+        == iid
+    )
     draft = sb.state.invoice(sb.company_id, iid)
     assert (draft["amount"], draft["vat"]) == ("360000", "90000")
     assert draft["files"] == [{"filename": "a.pdf", "data": "255044462D"}]
@@ -316,7 +363,11 @@ def test_certify_and_update_rules(sb):
     ok = valid(certify(sb, iid))
     assert ok.tag == "ok" and ok.findtext("id") == str(iid)
     doc = valid(call(sb, "GET", f"/client/invoice/{iid}"))
-    assert [doc.findtext(t) for t in ("invoice-nr", "certified", "remaining")] == ["1001", "true", "450000"]
+    assert [doc.findtext(t) for t in ("invoice-nr", "certified", "remaining")] == [
+        "1001",
+        "true",
+        "450000",
+    ]
     assert doc.findtext("certified-date")
     assert "already certified" in error_message(certify(sb, iid), 400)
     changed = call(sb, "POST", f"/client/invoice/{iid}", invoice_xml())
@@ -337,7 +388,11 @@ def test_credit_invoice_needs_certified_debit(sb):
     valid(certify(sb, debit))
     credit = create_invoice(sb, rows=credit_rows, debit_nr=1001, foreign_id="account.move,2")
     stored = sb.state.invoice(sb.company_id, credit)
-    assert (stored["amount"], stored["vat"], stored["debit-invoice-nr"]) == ("-120000", "-30000", "1001")
+    assert (stored["amount"], stored["vat"], stored["debit-invoice-nr"]) == (
+        "-120000",
+        "-30000",
+        "1001",
+    )
     valid(certify(sb, credit))
     assert sb.state.invoice(sb.company_id, debit)["credit-invoices"] == [{"id": str(credit)}]
     assert sb.state.invoice(sb.company_id, credit)["remaining"] == "-150000"
@@ -348,7 +403,12 @@ def test_invoice_list_paging_and_filters(sb):
     dates = ["2026-01-05", "2026-01-15", "2026-02-01", "2026-02-20", "2026-03-01"]
     ids = [
         create_invoice(
-            sb, foreign_id=f"move-{n}", date=d, your_ref=f"Order A{n}", po=f"PO-{n}", notes=f"note {n}",
+            sb,
+            foreign_id=f"move-{n}",
+            date=d,
+            your_ref=f"Order A{n}",
+            po=f"PO-{n}",
+            notes=f"note {n}",
             files=FILES if n == 1 else "",
         )
         for n, d in enumerate(dates, start=1)
@@ -379,13 +439,22 @@ def test_invoice_list_paging_and_filters(sb):
     assert listing(query="Order A")[1] == ids  # your-reference: substring
     assert listing(query="PO-4")[1] == [ids[3]]
     assert listing(query="note 5")[1] == [ids[4]]
-    assert listing(filter="certified", query="Order", limit=1)[0].attrib == {"offset": "0", "limit": "1", "size": "2"}
+    assert listing(filter="certified", query="Order", limit=1)[0].attrib == {
+        "offset": "0",
+        "limit": "1",
+        "size": "2",
+    }
     with_files = valid(call(sb, "GET", "/client/invoice"))
     assert with_files[0].find("files") is not None
     without = valid(call(sb, "GET", "/client/invoice", params={"ignoreFiles": "true"}))
     assert without[0].find("files") is None
     assert valid(call(sb, "GET", f"/client/invoice/{ids[0]}")).find("files") is not None
-    for params in ({"filter": "open"}, {"limit": "0"}, {"offset": "-1"}, {"invoiceDateLower": "2026/01/01"}):
+    for params in (
+        {"filter": "open"},
+        {"limit": "0"},
+        {"offset": "-1"},
+        {"invoiceDateLower": "2026/01/01"},
+    ):
         error_message(call(sb, "GET", "/client/invoice", params=params), 400)
 
 
@@ -508,16 +577,26 @@ def test_http_control_routes(sb):
     error_message(call(sb, "GET", "/info"), 502)
     valid(call(sb, "GET", "/info"))
 
-    requests.post(f"{root}/_sandbox/faults", json=[{"kind": "latency", "seconds": 5, "times": None}], timeout=5)
+    requests.post(
+        f"{root}/_sandbox/faults",
+        json=[{"kind": "latency", "seconds": 5, "times": None}],
+        timeout=5,
+    )
     assert requests.delete(f"{root}/_sandbox/faults", timeout=5).status_code == 200
     assert len(sb.faults) == 0
-    assert requests.post(f"{root}/_sandbox/faults", json={"kind": "nope"}, timeout=5).status_code == 400
+    assert (
+        requests.post(f"{root}/_sandbox/faults", json={"kind": "nope"}, timeout=5).status_code
+        == 400
+    )
     assert requests.post(f"{root}/_sandbox/faults", data=b"{", timeout=5).status_code == 400
 
     valid(call(sb, "PUT", "/client", client_xml()))
     recorded = requests.get(f"{root}/_sandbox/requests", timeout=5).json()["requests"]
     assert [r["status"] for r in recorded] == [502, 200, 200]
-    assert recorded[-1]["body"].startswith("<client>") and recorded[-1]["headers"]["X-Token"] == "<redacted>"
+    assert (
+        recorded[-1]["body"].startswith("<client>")
+        and recorded[-1]["headers"]["X-Token"] == "<redacted>"
+    )
     assert requests.post(f"{root}/_sandbox/reset", timeout=5).json() == {"reset": True}
     assert len(sb.state.clients(sb.company_id)) == 2 and sb.requests == []
     assert requests.get(f"{root}/_sandbox/nothing", timeout=5).status_code == 404
@@ -538,12 +617,17 @@ def test_state_file_round_trip(tmp_path):
     with SandboxServer(seed=True, state_file=state) as second:  # the file wins over the seed
         assert valid(call(second, "GET", f"/client/{client_id}")).findtext("name") == "Sparad AB"
         assert second.state.invoice(1, invoice_id)["invoice-nr"] == "1001"
-        assert new_id(call(second, "PUT", "/client", client_xml())) == client_id + 1  # counters persist
+        assert (
+            new_id(call(second, "PUT", "/client", client_xml())) == client_id + 1
+        )  # counters persist
         valid(certify(second, create_invoice(second)))
         assert [i["invoice-nr"] for i in second.state.invoices(1)] == ["1001", "1002"]
         second.reset()
         assert len(second.state.clients(1)) == 2
-    assert len(json.loads(state.read_text(encoding="utf-8"))["companies"]["1"]["objects"]["client"]) == 2
+    assert (
+        len(json.loads(state.read_text(encoding="utf-8"))["companies"]["1"]["objects"]["client"])
+        == 2
+    )
 
 
 def test_unseeded_server_and_loopback_only():
@@ -560,7 +644,9 @@ def test_concurrent_creates_get_distinct_ids(sb):
 
     def create(n):
         try:
-            ids.append(new_id(call(sb, "PUT", "/client", client_xml(foreign_id=f"res.partner,{n}"))))
+            ids.append(
+                new_id(call(sb, "PUT", "/client", client_xml(foreign_id=f"res.partner,{n}")))
+            )
         except Exception as exc:  # collected: assertion errors in threads would be lost
             errors.append(exc)
 
@@ -576,7 +662,16 @@ def test_cli_serves_and_stops(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ADDON_DIR))
     state = tmp_path / "cli-state.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kleer_api.sandbox", "--port", "0", "--seed", "--state-file", str(state)],
+        [
+            sys.executable,
+            "-m",
+            "kleer_api.sandbox",
+            "--port",
+            "0",
+            "--seed",
+            "--state-file",
+            str(state),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -587,7 +682,9 @@ def test_cli_serves_and_stops(tmp_path):
         assert first.startswith("Kleer sandbox: http://127.0.0.1:"), first + proc.stderr.read()
         base = first.split(": ", 1)[1].strip()
         assert "X-Token sandbox-token" in proc.stdout.readline()
-        resp = requests.get(f"{base}/company/1/info", headers={"X-Token": "sandbox-token"}, timeout=5)
+        resp = requests.get(
+            f"{base}/company/1/info", headers={"X-Token": "sandbox-token"}, timeout=5
+        )
         assert valid(resp).findtext("name") == "Sandbox AB"
         assert state.exists()
     finally:

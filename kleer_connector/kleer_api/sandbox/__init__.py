@@ -1,6 +1,7 @@
 # Copyright 2026 kleer_connector developers
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""Kleer sandbox: a local HTTP server speaking the subset of Kleer's classic XML API the connector uses.
+"""Kleer sandbox: a local HTTP server speaking the subset of Kleer's classic XML API
+the connector uses.
 
 Usage in tests::
 

@@ -12,20 +12,36 @@ from .server import SandboxServer
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m kleer_api.sandbox", description="Local fake Kleer API.")
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8090, help="port (default 8090; 0 = any free port)")
-    parser.add_argument("--seed", action="store_true", help="start with demo companies, users, products, clients")
-    parser.add_argument("--state-file", help="JSON file: loaded at start if it exists, rewritten after each change")
+    parser = argparse.ArgumentParser(
+        prog="python -m kleer_api.sandbox", description="Local fake Kleer API."
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8090, help="port (default 8090; 0 = any free port)"
+    )
+    parser.add_argument(
+        "--seed", action="store_true", help="start with demo companies, users, products, clients"
+    )
+    parser.add_argument(
+        "--state-file", help="JSON file: loaded at start if it exists, rewritten after each change"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(message)s",
+        stream=sys.stderr,
     )
     try:
         server = SandboxServer(
-            seed=args.seed, state_file=args.state_file, host=args.host, port=args.port, log_requests=True
+            seed=args.seed,
+            state_file=args.state_file,
+            host=args.host,
+            port=args.port,
+            log_requests=True,
         )
     except (ValueError, OSError) as exc:
         parser.error(str(exc))

@@ -45,20 +45,26 @@ _RULES = (
     ("/exchange-rate", ("GET",), "exchange_rate"),
 )
 URL_MAP = Map(
-    [Rule(_P + path, methods=list(methods), endpoint=endpoint) for path, methods, endpoint in _RULES],
+    [
+        Rule(_P + path, methods=list(methods), endpoint=endpoint)
+        for path, methods, endpoint in _RULES
+    ],
     strict_slashes=True,  # "/client/" is a 404, as the paths are fixed by the client adapter
     merge_slashes=False,
     redirect_defaults=False,
 )
 
-_MALFORMED = b'<?xml version="1.0" encoding="UTF-8"?>\n<clients>\n  <client>\n    <id>1</id>\n    <name>Trunc'
+_MALFORMED = b'<?xml version="1.0" encoding="UTF-8"?>\n<clients>\n  <client>\n    <id>1</id>\n    <name>Trunc'  # noqa: E501
 _HTML = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"  # noqa: E501
 )
 _ENTITY_BOMB = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE error [\n <!ENTITY a0 "boom">\n'
-    + b"".join(b' <!ENTITY a%d "%s">\n' % (i, b"".join(b"&a%d;" % (i - 1) for _ in range(10))) for i in range(1, 10))
+    + b"".join(
+        b' <!ENTITY a%d "%s">\n' % (i, b"".join(b"&a%d;" % (i - 1) for _ in range(10)))
+        for i in range(1, 10)
+    )
     + b"]>\n<error><message>&a9;</message></error>\n"
 )
 
@@ -109,7 +115,9 @@ class _TooLarge(Exception):
 
 
 def xml_response(element, status=200, headers=None):
-    return Response(to_bytes(element), status=status, headers=headers, content_type=XML_CONTENT_TYPE)
+    return Response(
+        to_bytes(element), status=status, headers=headers, content_type=XML_CONTENT_TYPE
+    )
 
 
 def error_response(status, message, headers=None):
@@ -117,7 +125,11 @@ def error_response(status, message, headers=None):
 
 
 def _json(data, status=200):
-    return Response(json.dumps(data, ensure_ascii=False, indent=1), status=status, content_type="application/json")
+    return Response(
+        json.dumps(data, ensure_ascii=False, indent=1),
+        status=status,
+        content_type="application/json",
+    )
 
 
 def _created(id):
@@ -139,7 +151,9 @@ def _wrap(tag, children, **attrs):
 class SandboxApp:
     """The WSGI callable. ``stopping`` (threading.Event) cuts injected sleeps short at shutdown."""
 
-    def __init__(self, store, faults=None, requests=None, stopping=None, on_reset=None, check_responses=True):
+    def __init__(
+        self, store, faults=None, requests=None, stopping=None, on_reset=None, check_responses=True
+    ):
         self.store = store
         self.faults = faults if faults is not None else FaultSet()
         self.requests = requests if requests is not None else []
@@ -180,7 +194,11 @@ class SandboxApp:
             record.status = 413
             return error_response(413, f"request body exceeds {MAX_BODY} bytes")
 
-        fault = self.faults.take(request.method, record.rel_path) if record.rel_path is not None else None
+        fault = (
+            self.faults.take(request.method, record.rel_path)
+            if record.rel_path is not None
+            else None
+        )
         if fault is not None:
             record.fault = fault.kind
             _logger.debug("fault %s on %s %s", fault.kind, request.method, path)
@@ -233,8 +251,12 @@ class SandboxApp:
     @staticmethod
     def _fault_response(fault):
         if fault.kind == "status":
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
-            return error_response(fault.status, fault.message or f"Sandbox fault: HTTP {fault.status}", headers)
+            headers = (
+                {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+            )
+            return error_response(
+                fault.status, fault.message or f"Sandbox fault: HTTP {fault.status}", headers
+            )
         if fault.kind == "malformed":
             return Response(_MALFORMED, status=200, content_type=XML_CONTENT_TYPE)
         if fault.kind == "html":
@@ -270,7 +292,9 @@ class SandboxApp:
             endpoint, args = adapter.match()
         except MethodNotAllowed as exc:
             allowed = ", ".join(exc.valid_methods or ())
-            return error_response(405, f"method {request.method} not allowed here", {"Allow": allowed})
+            return error_response(
+                405, f"method {request.method} not allowed here", {"Allow": allowed}
+            )
         except HTTPException:
             return error_response(404, f"no such resource: {request.path}")
         method = "get" if request.method == "HEAD" else request.method.lower()
@@ -339,7 +363,12 @@ class SandboxApp:
         return _wrap(
             "client-delivery-types",
             [
-                el("client-delivery-type", None, el("name", name), el("default", "true" if default else "false"))
+                el(
+                    "client-delivery-type",
+                    None,
+                    el("name", name),
+                    el("default", "true" if default else "false"),
+                )
                 for name, default in self.store.delivery_types(cid)
             ],
         )
@@ -404,7 +433,11 @@ class SandboxApp:
             raise ApiError(400, "from-currency and to-currency are required")
         rate = self.store.exchange_rate(cid, src, dst, request.args.get("date"))
         return el(
-            "exchange-rate", None, el("from-currency", src.upper()), el("to-currency", dst.upper()), el("rate", rate)
+            "exchange-rate",
+            None,
+            el("from-currency", src.upper()),
+            el("to-currency", dst.upper()),
+            el("rate", rate),
         )
 
     # ------------------------------------------------------- control routes

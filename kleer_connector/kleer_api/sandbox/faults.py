@@ -38,7 +38,9 @@ class Fault:
     _regex: object = field(default=None, repr=False, compare=False)
 
     def matches(self, method, rel_path):
-        return (self.method == "*" or self.method == method) and self._regex.search(rel_path) is not None
+        return (self.method == "*" or self.method == method) and self._regex.search(
+            rel_path
+        ) is not None
 
     def to_json(self):
         data = asdict(self)
@@ -63,7 +65,9 @@ class FaultSet:
         unknown = set(params) - set(PARAMS)
         if unknown:
             raise ValueError(f"unknown fault parameter(s): {', '.join(sorted(unknown))}")
-        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
+        if times is not None and (
+            not isinstance(times, int) or isinstance(times, bool) or times < 1
+        ):
             raise ValueError("times must be a positive integer or None")
         values = {**KINDS[kind], **{k: v for k, v in params.items() if v is not None}}
         if kind == "status":
@@ -77,7 +81,9 @@ class FaultSet:
                 values[key] = float(values[key])
                 if values[key] < 0:
                     raise ValueError(f"{key} must be >= 0")
-        fault = Fault(kind=kind, method=(method or "*").upper(), path=path or ".*", times=times, **values)
+        fault = Fault(
+            kind=kind, method=(method or "*").upper(), path=path or ".*", times=times, **values
+        )
         fault._regex = re.compile(fault.path)
         with self._lock:
             self._faults.append(fault)

@@ -9,7 +9,12 @@ COMPANY_ID = 1
 OTHER_TOKEN = "other-token"
 OTHER_COMPANY_ID = 2
 
-RATES = (("EUR", "SEK", "11.4250"), ("USD", "SEK", "10.5870"), ("NOK", "SEK", "0.9820"), ("DKK", "SEK", "1.5320"))
+RATES = (
+    ("EUR", "SEK", "11.4250"),
+    ("USD", "SEK", "10.5870"),
+    ("NOK", "SEK", "0.9820"),
+    ("DKK", "SEK", "1.5320"),
+)
 
 
 def _address(address1, zip_code, state, country="Sverige", address2=""):
@@ -24,7 +29,9 @@ def _address(address1, zip_code, state, country="Sverige", address2=""):
     )
 
 
-def client_element(name, orgno, email, address, user_id, client_type, vat_nr=None, payment_days=30, contact=""):
+def client_element(
+    name, orgno, email, address, user_id, client_type, vat_nr=None, payment_days=30, contact=""
+):
     return el(
         "client",
         None,
@@ -94,9 +101,13 @@ def populate(store):
         (104, "Övrigt", "st", 10000, 25, 3001, "Goods"),
     )
     for pid, name, unit, price, vat, account, kind in products:
-        store.create_product(cid, product_element(name, unit, price, vat, account, kind, f"P{pid}"), id=pid)
+        store.create_product(
+            cid, product_element(name, unit, price, vat, account, kind, f"P{pid}"), id=pid
+        )
 
-    cost_centre = store.add_dimension(cid, "Kostnadsställe", "Kostnadsställen", foreign_id="KS", id=1)
+    cost_centre = store.add_dimension(
+        cid, "Kostnadsställe", "Kostnadsställen", foreign_id="KS", id=1
+    )
     store.create_dimension_entry(cid, cost_centre, entry_element("Stockholm", "KS-STO"), id=10)
     store.create_dimension_entry(cid, cost_centre, entry_element("Göteborg", "KS-GBG"), id=11)
     project = store.add_dimension(cid, "Projekt", "Projekt", foreign_id="PR", id=2)
@@ -135,15 +146,24 @@ def populate(store):
 
     # A second company, so that tests can check isolation and the 403 of a foreign token.
     other = store.add_company(
-        OTHER_COMPANY_ID, "Other AB", "559988-7766", supplier_invoice_email="other-ab@inbox.example.se"
+        OTHER_COMPANY_ID,
+        "Other AB",
+        "559988-7766",
+        supplier_invoice_email="other-ab@inbox.example.se",
     )
     store.add_user(other, "Olle Other", "olle@example.se", id=4)
     store.add_token(OTHER_TOKEN, 4, other)
-    store.create_product(other, product_element("Tjänst", "h", 95000, 25, 3041, "Services", "P105"), id=105)
+    store.create_product(
+        other, product_element("Tjänst", "h", 95000, 25, 3041, "Services", "P105"), id=105
+    )
     store.create_client(
         other,
         client_element(
-            "Annan Kund AB", "556111-2222", "ap@annan.example.se", _address("Torget 3", "211 20", "Malmö"), 4,
+            "Annan Kund AB",
+            "556111-2222",
+            "ap@annan.example.se",
+            _address("Torget 3", "211 20", "Malmö"),
+            4,
             "Organisation",
         ),
         id=203,

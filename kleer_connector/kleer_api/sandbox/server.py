@@ -59,7 +59,13 @@ class SandboxServer:
     """
 
     def __init__(
-        self, seed=True, state_file=None, host="127.0.0.1", port=0, check_responses=True, log_requests=False
+        self,
+        seed=True,
+        state_file=None,
+        host="127.0.0.1",
+        port=0,
+        check_responses=True,
+        log_requests=False,
     ):
         if not _is_loopback(host):
             raise ValueError(f"the sandbox binds to loopback addresses only, not {host!r}")
@@ -91,10 +97,16 @@ class SandboxServer:
         if self._server is not None:
             return self
         self._stopping.clear()
-        server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler)
+        server = make_server(
+            self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler
+        )
         # Server-level errors (e.g. a client that vanished) go to the debug log, not stderr.
-        server.log = lambda type, message, *args: _logger.debug("werkzeug %s: " + message, type, *args)
-        server.handle_error = lambda request, address: _logger.debug("error serving %s", address, exc_info=True)
+        server.log = lambda type, message, *args: _logger.debug(
+            "werkzeug %s: " + message, type, *args
+        )
+        server.handle_error = lambda request, address: _logger.debug(
+            "error serving %s", address, exc_info=True
+        )
         server.kleer_request_log_level = logging.INFO if self.log_requests else logging.DEBUG
         self._server = server
         self.port = server.server_address[1]

@@ -170,7 +170,9 @@ class Store:
             el("supplier-invoice-email", supplier_invoice_email),
         )
         with self.lock:
-            self._companies[int(cid)] = _Company(info=info, delivery_types=[(n, bool(d)) for n, d in delivery_types])
+            self._companies[int(cid)] = _Company(
+                info=info, delivery_types=[(n, bool(d)) for n, d in delivery_types]
+            )
             self._changed()
         return int(cid)
 
@@ -209,7 +211,9 @@ class Store:
         """1 ``from_currency`` = ``rate`` ``to_currency`` from ``date`` on."""
         parse_date(date, "date")
         with self.lock:
-            self._company(cid).rates.append((from_currency.upper(), to_currency.upper(), date, str(rate)))
+            self._company(cid).rates.append(
+                (from_currency.upper(), to_currency.upper(), date, str(rate))
+            )
             self._changed()
 
     # ------------------------------------------------------------ internals
@@ -283,7 +287,11 @@ class Store:
         value = (node.text or "").strip() if node is not None else ""
         if not value:
             # Empty: the company default on create, the stored value on update.
-            value = child_text(old, "delivery-type") if old is not None else self._default_delivery(comp)
+            value = (
+                child_text(old, "delivery-type")
+                if old is not None
+                else self._default_delivery(comp)
+            )
             if value:
                 set_child(element, "delivery-type", value, _order(element.tag))
             return
@@ -349,7 +357,9 @@ class Store:
         with self.lock:
             comp = self._company(cid)
             product = self._accept(body, "product")
-            self._check_entries(comp, child(product, "dimension-entries"), "product dimension-entries")
+            self._check_entries(
+                comp, child(product, "dimension-entries"), "product dimension-entries"
+            )
             return self._insert(comp, "product", product, id)
 
     def update_product(self, cid, id, body):
@@ -358,7 +368,9 @@ class Store:
             old = self._get(comp, "product", id)
             product = self._accept(body, "product")
             self._keep_if_absent(product, old, ("dimension-entries",))
-            self._check_entries(comp, child(product, "dimension-entries"), "product dimension-entries")
+            self._check_entries(
+                comp, child(product, "dimension-entries"), "product dimension-entries"
+            )
             set_child(product, "id", int(id), _order("product"))
             comp.objects["product"][int(id)] = product
             self._changed()
@@ -369,7 +381,9 @@ class Store:
         with self.lock:
             comp = self._company(cid)
             self._get(comp, "dimension", did)
-            entry = self._entry_from_writeable(comp, int(did), self._accept(body, "dimension-entry-writeable"), None)
+            entry = self._entry_from_writeable(
+                comp, int(did), self._accept(body, "dimension-entry-writeable"), None
+            )
             eid = self._insert(comp, "dimension-entry", entry, id)
             comp.entry_dimension[eid] = int(did)
             self._changed()
@@ -399,7 +413,10 @@ class Store:
                     and comp.entry_dimension.get(other_id) == did
                     and child_text(other, "foreign-id") == foreign_id
                 ):
-                    raise ApiError(400, f"foreign-id {foreign_id!r} is already used by dimension entry {other_id}")
+                    raise ApiError(
+                        400,
+                        f"foreign-id {foreign_id!r} is already used by dimension entry {other_id}",
+                    )
         entry = el("dimension-entry", None, el("id", 0))
         for tag in xsd_sequence("dimension-entry")[1:]:
             node = child(writeable, tag)
@@ -415,7 +432,12 @@ class Store:
             invoice = self._accept(body, "client-invoice")
             self._prepare_invoice(comp, invoice, None)
             order = _order("client-invoice")
-            for tag, value in (("invoice-nr", 0), ("certified", "false"), ("sent", "false"), ("remaining", 0)):
+            for tag, value in (
+                ("invoice-nr", 0),
+                ("certified", "false"),
+                ("sent", "false"),
+                ("remaining", 0),
+            ):
                 set_child(invoice, tag, value, order)
             set_child(invoice, "disabled", "false", order)
             return self._insert(comp, "client-invoice", invoice, id)
@@ -453,7 +475,9 @@ class Store:
         self._check_user(comp, invoice, "approver/id")
         debit_nr = int(child_text(invoice, "debit-invoice-nr", "0") or 0)
         if debit_nr and self._certified_by_nr(comp, debit_nr) is None:
-            raise ApiError(400, f"debit-invoice-nr: no certified invoice with invoice-nr {debit_nr}")
+            raise ApiError(
+                400, f"debit-invoice-nr: no certified invoice with invoice-nr {debit_nr}"
+            )
         self._check_delivery_type(comp, invoice, old, "invoice")
         for tag in ("vat-nr", "country-code"):
             # Empty: the client's value on create, the stored value on update.
@@ -504,7 +528,9 @@ class Store:
             debit_nr = int(child_text(invoice, "debit-invoice-nr", "0") or 0)
             debit = self._certified_by_nr(comp, debit_nr) if debit_nr else None
             if debit_nr and debit is None:
-                raise ApiError(400, f"debit-invoice-nr: no certified invoice with invoice-nr {debit_nr}")
+                raise ApiError(
+                    400, f"debit-invoice-nr: no certified invoice with invoice-nr {debit_nr}"
+                )
             order = _order("client-invoice")
             number = comp.next_invoice_nr
             comp.next_invoice_nr += 1
@@ -512,7 +538,9 @@ class Store:
             set_child(invoice, "invoice-nr", number, order)
             set_child(invoice, "certified", "true", order)
             set_child(invoice, "certified-date", now.isoformat(), order)
-            total = int(child_text(invoice, "amount", "0") or 0) + int(child_text(invoice, "vat", "0") or 0)
+            total = int(child_text(invoice, "amount", "0") or 0) + int(
+                child_text(invoice, "vat", "0") or 0
+            )
             set_child(invoice, "remaining", total, order)
             if debit is not None:
                 credits = child(debit, "credit-invoices")
@@ -535,7 +563,9 @@ class Store:
     ):
         """(copies of the matching invoices on this page, total matches), ordered by id."""
         if filter not in INVOICE_FILTERS:
-            raise ApiError(400, f"filter: expected one of {', '.join(INVOICE_FILTERS)}, got {filter!r}")
+            raise ApiError(
+                400, f"filter: expected one of {', '.join(INVOICE_FILTERS)}, got {filter!r}"
+            )
         lower = str(parse_date(date_lower, "invoiceDateLower")) if date_lower else None
         upper = str(parse_date(date_upper, "invoiceDateUpper")) if date_upper else None
         if offset < 0:
@@ -551,16 +581,23 @@ class Store:
                 certified = _xml_bool(child_text(invoice, "certified"))
                 if filter == "certified" and not certified:
                     continue
-                if filter == "certifiable" and (certified or _xml_bool(child_text(invoice, "disabled"))):
+                if filter == "certifiable" and (
+                    certified or _xml_bool(child_text(invoice, "disabled"))
+                ):
                     continue
-                if filter == "sendable" and not (certified and not _xml_bool(child_text(invoice, "sent"))):
+                if filter == "sendable" and not (
+                    certified and not _xml_bool(child_text(invoice, "sent"))
+                ):
                     continue
                 day = child_text(invoice, "invoice-date")[:10]
                 if (lower and day < lower) or (upper and day > upper):
                     continue
                 if query and not (
                     child_text(invoice, "foreign-id") == query
-                    or any(needle in child_text(invoice, tag).lower() for tag in ("your-reference", "notes", "po-nr"))
+                    or any(
+                        needle in child_text(invoice, tag).lower()
+                        for tag in ("your-reference", "notes", "po-nr")
+                    )
                 ):
                     continue
                 matches.append(invoice)
@@ -614,7 +651,9 @@ class Store:
             comp = self._company(cid)
             items = sorted(comp.objects[kind].items())
             if kind == "dimension-entry" and dimension_id is not None:
-                items = [(i, e) for i, e in items if comp.entry_dimension.get(i) == int(dimension_id)]
+                items = [
+                    (i, e) for i, e in items if comp.entry_dimension.get(i) == int(dimension_id)
+                ]
             return [copy.deepcopy(e) for _i, e in items]
 
     def get(self, kind, cid, id):

@@ -16,7 +16,8 @@ _tls = threading.local()
 # lxml documents that validators should not be shared between threads unguarded.
 _schema_lock = threading.Lock()
 
-# Containers whose children form a list (maxOccurs="unbounded" in the XSD): to_dict turns them into lists.
+# Containers whose children form a list (maxOccurs="unbounded" in the XSD):
+# to_dict turns them into lists.
 LIST_CONTAINERS = frozenset(
     {
         "accruals",
@@ -100,7 +101,7 @@ def schema_errors(element):
         return [f"line {e.line}: {e.message}" if e.line else e.message for e in xsd.error_log]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def xsd_sequence(type_name):
     """Child element names, in order, of the XSD complexType ``type_name``."""
     names = _xsd_document().xpath(
