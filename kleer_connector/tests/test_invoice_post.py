@@ -4,7 +4,7 @@ posted; what the sandbox received is checked field by field."""
 from datetime import date
 from decimal import Decimal
 
-from odoo import Command
+from odoo import Command, sql_db
 from odoo.tests import Form, tagged
 
 from ..kleer_api import ocr
@@ -473,3 +473,33 @@ class TestInvoiceRefusals(InvoiceCase):
             [{"name": "Vara", "quantity": 3, "price_unit": 33.35, "taxes": self.vat25}], invoice_cash_rounding_id=rounding
         )
         self.assertRefused(move, "cash rounding", "Add a rounding line")
+
+
+@tagged("post_install", "-at_install")
+class TestInvoiceCost(InvoiceCase):
+    def measure(self, n):
+        moves = self.env["account.move"]
+        for i in range(n):
+            moves |= self.make_invoice(
+                [
+                    {"product_id": self.consulting, "quantity": 1 + i, "taxes": self.vat25},
+                    {"product_id": self.book, "quantity": 2, "discount": 10, "taxes": self.vat6},
+                    {"name": "Frakt", "quantity": 1, "price_unit": 49, "taxes": self.vat25},
+                ]
+            )
+        self.env.flush_all()
+        self.sandbox.requests.clear()
+        before = sql_db.sql_counter
+        self.process_queue(limit=n)
+        queries = sql_db.sql_counter - before
+        self.assertEqual(set(moves.mapped("kleer_state")), {"draft"})
+        return queries, [(r.method, r.rel_path) for r in self.sandbox.requests]
+
+    def test_requests_and_queries_per_invoice_are_constant(self):
+        self.measure(1)  # customer and products known to Kleer from here on
+        (q2, r2), (q4, r4), (q6, r6) = self.measure(2), self.measure(4), self.measure(6)
+        for n, requests in ((2, r2), (4, r4), (6, r6)):
+            puts = [r for r in requests if r == ("PUT", "/client/invoice")]
+            self.assertEqual(len(puts), n, "one request per invoice")
+            self.assertEqual(len(requests) - n, len(r2) - 2, "master data read once per batch")
+        self.assertEqual(q4 - q2, q6 - q4, f"SQL per batch of 2/4/6 invoices: {q2}/{q4}/{q6}")

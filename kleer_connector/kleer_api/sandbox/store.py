@@ -479,6 +479,7 @@ class Store:
                 400, f"debit-invoice-nr: no certified invoice with invoice-nr {debit_nr}"
             )
         self._check_delivery_type(comp, invoice, old, "invoice")
+        self._check_currency_rate(comp, invoice)
         for tag in ("vat-nr", "country-code"):
             # Empty: the client's value on create, the stored value on update.
             if not child_text(invoice, tag).strip():
@@ -509,6 +510,35 @@ class Store:
             vat += row_vat
         set_child(invoice, "amount", amount, order)
         set_child(invoice, "vat", vat, order)
+
+    @staticmethod
+    def _check_currency_rate(comp, invoice):
+        """``currency-rate`` is the project's documented direction: units of
+        the accounting currency for one unit of the invoice currency (as the
+        exchange-rate answer). A rate far from the sandbox's own (an inverted
+        one, say) is refused."""
+        text = child_text(invoice, "currency-rate").strip()
+        if not text:
+            return
+        rate = decimal.Decimal(text)
+        currency = child_text(invoice, "currency").upper()
+        accounting = child_text(comp.info, "accounting-currency").upper()
+        if rate <= 0:
+            raise ApiError(400, f"currency-rate: must be positive, got {text}")
+        if currency == accounting:
+            if rate != 1:
+                raise ApiError(400, f"currency-rate: {currency} is the accounting currency, rate must be 1")
+            return
+        day = child_text(invoice, "invoice-date")[:10]
+        known = [(d, r) for f, t, d, r in comp.rates if f == currency and t == accounting and d <= day]
+        if known:
+            expected = decimal.Decimal(max(known)[1])
+            if not expected / 2 <= rate <= expected * 2:
+                raise ApiError(
+                    400,
+                    f"currency-rate: {text} is far from 1 {currency} = {expected} {accounting}; "
+                    f"send {accounting} per one {currency}",
+                )
 
     def _certified_by_nr(self, comp, invoice_nr):
         for invoice in comp.objects["client-invoice"].values():

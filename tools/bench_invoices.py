@@ -1,0 +1,170 @@
+"""Cost of sending invoices to Kleer: HTTP requests, SQL statements and time
+per invoice, for growing batches, against the in-process sandbox.
+
+    python3 tools/bench_invoices.py -d BENCH_DB --db_host 127.0.0.1 --db_port 55435 \
+        --db_user odoo --sizes 10,100,1000 [--mode certified]
+
+BENCH_DB must have ``kleer_connector`` installed (no demo data); the script
+commits into it (a company "Kleer Bench AB" and its invoices). Each size is
+posted first (SQL per posted invoice, the enqueue included), then sent as
+ONE queue batch (``kleer.job._process_jobs(limit=N)``). Documents are
+rendered as HTML, as Odoo does in test mode, because this machine has no
+wkhtmltopdf: the figure includes the report rendering, not the PDF engine.
+"""
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("-d", "--database", required=True)
+    p.add_argument("--db_host", default="127.0.0.1")
+    p.add_argument("--db_port", default="5432")
+    p.add_argument("--db_user", default="odoo")
+    p.add_argument("--addons-path", default=None)
+    p.add_argument("--sizes", default="10,100,1000")
+    p.add_argument("--mode", choices=("draft", "certified"), default="draft")
+    p.add_argument("--lines", type=int, default=3, help="lines per invoice")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse(argv)
+    import odoo
+    from odoo import SUPERUSER_ID, api, sql_db
+
+    addons = args.addons_path or f"{Path(odoo.__file__).parent / 'addons'},{REPO}"
+    odoo.tools.config.parse_config(
+        [
+            "-d", args.database, "--db_host", args.db_host, "--db_port", str(args.db_port),
+            "--db_user", args.db_user, "--addons-path", addons, "--log-level", "warn",
+        ]
+    )
+    registry = odoo.modules.registry.Registry(args.database)
+    odoo.tools.config["test_enable"] = True  # HTML documents: no wkhtmltopdf here
+    from odoo.addons.kleer_connector.kleer_api.sandbox import SandboxServer
+
+    sandbox = SandboxServer(seed=True)
+    sandbox.start()
+    try:
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            ids = setup(env, sandbox, args.mode)
+        print(f"mode={args.mode} lines/invoice={args.lines}")
+        print("| invoices | HTTP requests | per invoice | by kind | SQL to post / invoice | SQL to send | per invoice | seconds to send | ms / invoice |")
+        print("|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+        for n in [int(s) for s in args.sizes.split(",")]:
+            with registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [ids["company"]]})
+                moves = make_invoices(env, ids, n, args.lines)
+                env.flush_all()
+                before = sql_db.sql_counter
+                moves.action_post()
+                env.flush_all()
+                post_sql = sql_db.sql_counter - before
+            sandbox.requests.clear()
+            with registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [ids["company"]]})
+                before, started = sql_db.sql_counter, time.monotonic()
+                done = env["kleer.job"]._process_jobs(limit=n)
+                seconds = time.monotonic() - started
+                send_sql = sql_db.sql_counter - before
+                states = Counter(env["account.move"].browse(moves.ids).mapped("kleer_state"))
+            kinds = Counter(f"{r.method} {_kind(r.rel_path)}" for r in sandbox.requests)
+            assert done == n, (done, n)
+            assert states == Counter({"certified" if args.mode == "certified" else "draft": n}), states
+            requests = len(sandbox.requests)
+            print(
+                f"| {n} | {requests} | {requests / n:.2f} | {', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))} "
+                f"| {post_sql / n:.1f} | {send_sql} | {send_sql / n:.1f} | {seconds:.1f} | {1000 * seconds / n:.1f} |",
+                flush=True,
+            )
+    finally:
+        sandbox.stop()
+
+
+def _kind(path):
+    parts = [p if not p.isdigit() else "{id}" for p in path.strip("/").split("/")]
+    return "/" + "/".join(parts)
+
+
+def setup(env, sandbox, mode):
+    """A Swedish company on the sandbox, like the tests' (committed)."""
+    company = env["res.company"].search([("name", "=", "Kleer Bench AB")], limit=1)
+    sek = env.ref("base.SEK")
+    if not company:
+        sek.active = True
+        company = env["res.company"].with_context(chart_template_load=True).create(
+            {"name": "Kleer Bench AB", "country_id": env.ref("base.se").id, "currency_id": sek.id}
+        )
+        env.user.company_ids |= company
+        env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
+        company.currency_id = sek
+    env = env(context={"allowed_company_ids": [company.id]})
+    company.write(
+        {
+            "kleer_enabled": True,
+            "kleer_environment": "custom",
+            "kleer_base_url": sandbox.base_url,
+            "kleer_company_id": str(sandbox.company_id),
+            "kleer_token": sandbox.token,
+            "kleer_invoice_mode": mode,
+        }
+    )
+    Tax = env["account.tax"]
+    vat25 = Tax.create({"name": "Bench 25 %", "amount": 25, "type_tax_use": "sale", "company_id": company.id})
+    vat6 = Tax.create({"name": "Bench 6 %", "amount": 6, "type_tax_use": "sale", "company_id": company.id})
+    Product = env["product.product"]
+    known = Product.create({"name": "Konsulttimme", "type": "service", "list_price": 1200})
+    known.kleer_product_id = 101
+    new = Product.create({"name": "Bok (bench)", "list_price": 249.5})  # created in Kleer once
+    default = Product.create({"name": "Övrigt"})
+    default.kleer_product_id = 104
+    company.kleer_default_product_id = default
+    customers = env["res.partner"]
+    for i in range(5):  # five new customers: created in Kleer once each
+        customers |= env["res.partner"].create(
+            {"name": f"Bench Kund {i}", "is_company": True, "country_id": env.ref("base.se").id, "city": "Umeå"}
+        )
+    return {
+        "company": company.id,
+        "taxes": (vat25.id, vat6.id),
+        "products": (known.id, new.id),
+        "customers": customers.ids,
+    }
+
+
+def make_invoices(env, ids, n, lines):
+    vat25, vat6 = ids["taxes"]
+    known, new = ids["products"]
+    vals = []
+    for i in range(n):
+        line_vals = []
+        for j in range(lines):
+            if j % 3 == 0:
+                line_vals.append({"product_id": known, "quantity": 1 + i % 7, "tax_ids": [(6, 0, [vat25])]})
+            elif j % 3 == 1:
+                line_vals.append(
+                    {"product_id": new, "quantity": 2, "price_unit": 249.5, "discount": 10, "tax_ids": [(6, 0, [vat6])]}
+                )
+            else:
+                line_vals.append({"name": "Frakt", "quantity": 1, "price_unit": 49, "tax_ids": [(6, 0, [vat25])]})
+        vals.append(
+            {
+                "move_type": "out_invoice",
+                "partner_id": ids["customers"][i % len(ids["customers"])],
+                "invoice_date": "2026-03-10",
+                "invoice_line_ids": [(0, 0, v) for v in line_vals],
+            }
+        )
+    return env["account.move"].create(vals)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
