@@ -29,6 +29,11 @@ BACKOFF_BASE = 60  # seconds; doubled per attempt
 BACKOFF_MAX = 3600
 STALE_AFTER = timedelta(minutes=15)  # far above the client's read timeout
 OPEN_STATES = ("pending", "sending", "failed")
+CONCURRENCY_ERRORS = (
+    psycopg2.errors.SerializationFailure,
+    psycopg2.errors.DeadlockDetected,
+    psycopg2.errors.LockNotAvailable,
+)
 
 
 class KleerMappingError(UserError):
@@ -462,6 +467,10 @@ class KleerJob(models.Model):
     @api.model
     def _classify(self, exc):
         """(error kind, retry?, may Kleer have stored it?)"""
+        if isinstance(exc, CONCURRENCY_ERRORS):
+            # Another worker wrote the same row (e.g. one customer on two
+            # invoices): try again soon; Kleer may have answered before.
+            return "transient", True, True
         if isinstance(exc, KleerUnknownOutcome):
             return exc.kind, True, True
         if isinstance(exc, KleerError):
@@ -473,6 +482,8 @@ class KleerJob(models.Model):
         return "internal", False, False
 
     def _next_try(self, exc):
+        if isinstance(exc, CONCURRENCY_ERRORS):
+            return fields.Datetime.now() + timedelta(seconds=random.uniform(1, 5))
         delay = min(BACKOFF_BASE * 2 ** max(self.attempts - 1, 0), BACKOFF_MAX)
         delay *= random.uniform(0.8, 1.2)  # jitter: workers do not retry in step
         retry_after = getattr(exc, "retry_after", None)

@@ -9,6 +9,8 @@ Kleer answers). The subject is the runner: claiming, retries, backoff, logs.
 from datetime import timedelta
 from unittest.mock import patch
 
+import psycopg2.errors
+
 from odoo import fields
 from odoo.tests import tagged
 
@@ -207,6 +209,28 @@ class TestQueue(KleerCase):
             self.assertEqual(len(self.created(partner)), 1, partner.name)
         stale_log = self.logs(jobs[0]).filtered(lambda log: log.error_kind == "unknown_outcome")
         self.assertIn("worker stopped", stale_log.message)
+
+    def test_concurrent_update_is_retried_soon_and_checked_first(self):
+        def conflict(partner, job, run):
+            if job.attempts == 1:
+                run.client(job.company_id).create_client(
+                    types.Client(name=partner.name, foreign_id=f"qtest:{partner.id}")
+                )
+                raise psycopg2.errors.SerializationFailure("could not serialize access")
+            return _handler(partner, job, run)
+
+        job = self.enqueue()
+        with patch.object(type(self.env["res.partner"]), f"_kleer_job_{OP}", conflict):
+            before = fields.Datetime.now()
+            self.process_queue()
+            job.invalidate_recordset()
+            self.assertEqual((job.state, job.error_kind), ("pending", "transient"))
+            self.assertTrue(job.check_remote)
+            self.assertLessEqual((job.next_try - before).total_seconds(), 6)
+            self.later(job)
+        job.invalidate_recordset()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(len(self.created(self.partners[0])), 1)
 
     # -- permanent errors wait for a person --------------------------------------------
 

@@ -4,11 +4,12 @@ process one queue: each job runs once, each object reaches Kleer once."""
 import threading
 from unittest.mock import patch
 
-from odoo import SUPERUSER_ID, api
+from odoo import SUPERUSER_ID, Command, api
 from odoo.modules.registry import Registry
 from odoo.tests.common import BaseCase, get_db_name, tagged
 
 from ..kleer_api.sandbox import SandboxServer
+from ..models.kleer_job import KleerRun
 from ..models.tools import own_cursor
 from .common import LoopbackRequests
 from .test_queue import OP, _handler
@@ -109,3 +110,139 @@ class TestQueueConcurrency(LoopbackRequests, BaseCase):
             env = api.Environment(cr, SUPERUSER_ID, {})
             self.assertEqual(env["kleer.log"].browse(log_id).message, "Kleer is down")
             self.assertNotEqual(env["res.partner"].browse(self.partner_ids[0]).name, "rolled back")
+
+
+@tagged("post_install", "-at_install")
+class TestQueueConcurrencyInvoices(LoopbackRequests, BaseCase):
+    """The same with confirmed invoices, committed for real."""
+
+    INVOICES = 12
+
+    def setUp(self):
+        super().setUp()
+        self.registry = Registry(get_db_name())
+        self.sandbox = SandboxServer(seed=True).start()
+        self.addCleanup(self.sandbox.stop)
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            sek = env.ref("base.SEK")
+            sek.active = True
+            Company = env["res.company"].with_context(chart_template_load=True)
+            company = Company.search(
+                [("name", "=", "Kleer Samtidig Faktura AB")]
+            ) or Company.create(
+                {
+                    "name": "Kleer Samtidig Faktura AB",
+                    "country_id": env.ref("base.se").id,
+                    "currency_id": sek.id,
+                }
+            )
+            env = env(context={"allowed_company_ids": [company.id]})
+            if not company.chart_template:
+                env["account.chart.template"].try_loading(
+                    "generic_coa", company, install_demo=False
+                )
+                company.currency_id = sek
+            company.write(
+                {
+                    "kleer_enabled": True,
+                    "kleer_environment": "custom",
+                    "kleer_base_url": self.sandbox.base_url,
+                    "kleer_company_id": str(self.sandbox.company_id),
+                    "kleer_token": self.sandbox.token,
+                }
+            )
+            tax = env["account.tax"].create(
+                {"name": "Moms 25 % samtidig", "amount": 25, "company_id": company.id}
+            )
+            product = env["product.product"].create({"name": "Konsulttimme samtidig"})
+            product.kleer_product_id = 101
+            customer = env["res.partner"].create(
+                {"name": "Kund samtidig", "country_id": env.ref("base.se").id}
+            )
+            customer.kleer_client_id = 201
+            # Linked and in step with Kleer, as after a customer sync.
+            customer.with_company(company)._kleer_ensure_client(company, KleerRun())
+            moves = env["account.move"].create(
+                [
+                    {
+                        "move_type": "out_invoice",
+                        "partner_id": customer.id,
+                        "invoice_date": "2026-03-10",
+                        "invoice_line_ids": [
+                            Command.create(
+                                {
+                                    "product_id": product.id,
+                                    "quantity": 1,
+                                    "price_unit": 100 + i,
+                                    "tax_ids": [Command.set(tax.ids)],
+                                }
+                            )
+                        ],
+                    }
+                    for i in range(self.INVOICES)
+                ]
+            )
+            moves.action_post()
+            jobs = env["kleer.job"].search(
+                [("res_model", "=", "account.move"), ("res_id", "in", moves.ids)]
+            )
+            self.company_id, self.move_ids, self.job_ids = company.id, moves.ids, jobs.ids
+            self.env_for_threads = env
+        self.assertEqual(len(self.job_ids), self.INVOICES)
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["kleer.log"].search([("company_id", "=", self.company_id)]).unlink()
+            env["kleer.job"].search([("company_id", "=", self.company_id)]).unlink()
+            env["res.company"].browse(self.company_id).write(
+                {"kleer_enabled": False, "kleer_token": False}
+            )
+
+    def _worker(self, barrier, counts, errors):
+        try:
+            with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
+                barrier.wait(timeout=10)
+                counts.append(env["kleer.job"]._process_jobs(limit=50, job_ids=self.job_ids))
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    def test_two_workers_post_each_invoice_once(self):
+        self.sandbox.faults.add(
+            "latency", method="PUT", path="^/client/invoice$", seconds=0.05, times=None
+        )
+        barrier, counts, errors = threading.Barrier(2), [], []
+        threads = [
+            threading.Thread(target=self._worker, args=(barrier, counts, errors)) for _i in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        self.assertFalse(errors, errors)
+        self.assertEqual(sum(counts), self.INVOICES)
+        self.assertTrue(all(counts), f"both workers took jobs: {counts}")
+        puts = [
+            r
+            for r in self.sandbox.requests
+            if r.method == "PUT" and r.rel_path == "/client/invoice"
+        ]
+        self.assertEqual(len(puts), self.INVOICES)
+        foreign_ids = [
+            inv["foreign-id"] for inv in self.sandbox.state.invoices(self.sandbox.company_id)
+        ]
+        self.assertEqual(len(foreign_ids), len(set(foreign_ids)))
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT COUNT(DISTINCT kleer_invoice_id), COUNT(*) "
+                "FROM account_move WHERE id IN %s",
+                [tuple(self.move_ids)],
+            )
+            self.assertEqual(cr.fetchone(), (self.INVOICES, self.INVOICES))
+            cr.execute(
+                "SELECT kleer_state, COUNT(*) FROM account_move WHERE id IN %s GROUP BY 1",
+                [tuple(self.move_ids)],
+            )
+            self.assertEqual(cr.fetchall(), [("draft", self.INVOICES)])
