@@ -2,6 +2,9 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Run the sandbox: ``PYTHONPATH=kleer_connector python -m kleer_api.sandbox --seed``."""
 
+# A command-line program: it talks to its user on stdout.
+# pylint: disable=print-used
+
 import argparse
 import logging
 import signal
@@ -64,7 +67,7 @@ def main(argv=None):
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
-        pass
+        stop.set()
     finally:
         server.stop()
     return 0
