@@ -35,7 +35,7 @@ from .res_partner import (
 
 _logger = logging.getLogger(__name__)
 
-SLICE = 1000  # clients per committed slice
+SLICE = 500  # clients per committed slice (bounds the ORM cache)
 NO_MAIL = {
     "tracking_disable": True,
     "mail_create_nolog": True,
@@ -379,6 +379,11 @@ class KleerSync(models.AbstractModel):
                 fail(client, exc)
         if not vals_list:
             return
+        # Defaults are evaluated per record by create; some run a query each
+        # (account's invoice-template flag). Take them once for the batch.
+        given = set().union(*vals_list)
+        defaults = Partner.default_get([name for name in Partner._fields if name not in given])
+        vals_list = [dict(defaults, **vals) for vals in vals_list]
         try:
             with Partner.env.cr.savepoint():
                 partners = Partner.create(vals_list)
