@@ -317,3 +317,53 @@ def test_every_body_the_client_builds_validates():
     assert back.rows[0].dimension_entry_ids == [10, 20]
     assert back.files[0].data == b"%PDF-1.4 ..."
     assert back.rows[1].discount_absolute == 3
+
+
+# -- long unpaged lists are streamed -------------------------------------------
+
+
+def test_iter_clients_streams_a_long_list(client, sb):
+    from kleer_api.sandbox.seed import _address, client_element
+
+    for i in range(3000):
+        sb.state.create_client(
+            1,
+            client_element(
+                f"Kund {i}", f"55{i:08d}", "", _address("Gatan 1", "111 22", "Ort"), 1, "Person"
+            ),
+        )
+    stream = client.iter_clients()
+    first = next(stream)  # objects come one at a time
+    assert first.id and first.name
+    rest = list(stream)
+    assert len(rest) + 1 == len(sb.state.clients(sb.company_id))
+    assert len({c.id for c in rest}) == len(rest)
+    assert rest[-1].name == "Kund 2999"
+    assert [c.id for c in client.clients()] == [first.id] + [c.id for c in rest]
+    assert client.last_exchange.response_body.endswith(b"bytes, streamed]")
+
+
+@pytest.mark.parametrize("kind", ["malformed", "entity"])
+def test_streamed_list_refuses_hostile_answers(client, sb, kind):
+    sb.faults.add(kind, method="GET", path="^/client$")
+    with pytest.raises(errors.KleerBadResponse):
+        client.clients()
+
+
+def test_streamed_list_refuses_a_huge_answer(sb):
+    c = KleerClient(sb.base_url, sb.company_id, sb.token, max_response_bytes=1024 * 1024)
+    sb.faults.add("huge", method="GET", path="^/product$", mib=2)
+    with pytest.raises(errors.KleerBadResponse, match="larger"):
+        c.products()
+
+
+def test_streamed_list_checks_the_root(client, sb):
+    # /info answers <company-information>: not a list of users.
+    with pytest.raises(errors.KleerBadResponse, match="company-information"):
+        list(client._iter_list("info", "users", "user", xmlcodec.user_from_xml))
+
+
+def test_streamed_list_errors_are_typed(sb):
+    c = KleerClient(sb.base_url, sb.company_id, "wrong")
+    with pytest.raises(errors.KleerAuthError):
+        c.users()

@@ -6,6 +6,7 @@ confidence tag, so that correcting a path is a one-line change here.
 """
 
 import logging
+import tempfile
 import time
 
 import requests
@@ -35,6 +36,7 @@ TEST_URL = "https://test-api.kleer.se/v1"  # [1] TOKI
 
 DEFAULT_TIMEOUT = (5, 30)  # (connect, read) seconds
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+SPOOL_BYTES = 1024 * 1024  # long lists go to disk past this
 USER_AGENT = "odoo-kleer-connector/18.0"
 REDACTED = "***"
 
@@ -115,11 +117,13 @@ class KleerClient:
     def _url(self, path):
         return f"{self.base_url}/company/{self.company_id}/{path.lstrip('/')}"
 
-    def _request(self, method, path, *, body=None, params=None):
+    def _request(self, method, path, *, body=None, params=None, stream_to=None):
         """Send one request; return the parsed root element of the answer.
 
         ``body`` is an lxml element: it is checked against Kleer's XSD before
-        anything is sent, so a schema fault never reaches Kleer.
+        anything is sent, so a schema fault never reaches Kleer. With
+        ``stream_to`` (a file), a successful answer is written there and the
+        file is returned, rewound, unparsed.
         """
         url = self._url(path)
         data = None
@@ -149,7 +153,11 @@ class KleerClient:
                 stream=True,
             )
             exchange.status = response.status_code
-            raw = self._read_body(response, exchange)
+            if stream_to is not None and response.status_code < 400:
+                size = self._read_body(response, exchange, sink=stream_to)
+                raw = f"[{size} bytes, streamed]".encode()
+            else:
+                raw = self._read_body(response, exchange)
         except KleerError:
             raise
         except requests.exceptions.SSLError as exc:
@@ -191,6 +199,9 @@ class KleerClient:
         status = response.status_code
         if status >= 400:
             raise self._status_error(status, raw, response.headers, exchange)
+        if stream_to is not None:
+            stream_to.seek(0)
+            return stream_to
         try:
             return codec.parse(raw)
         except KleerBadResponse as exc:
@@ -202,7 +213,9 @@ class KleerClient:
                 ) from exc
             raise self._error(KleerBadResponse, str(exc), exchange) from exc
 
-    def _read_body(self, response, exchange):
+    def _read_body(self, response, exchange, sink=None):
+        """The answer's bytes (or, with ``sink``, their count once written
+        there), refused past ``max_response_bytes``."""
         chunks, size = [], 0
         try:
             for chunk in response.iter_content(65536):
@@ -213,10 +226,25 @@ class KleerClient:
                         f"Kleer's answer is larger than {self.max_response_bytes} bytes, refused",
                         exchange,
                     )
-                chunks.append(chunk)
+                if sink is not None:
+                    sink.write(chunk)
+                else:
+                    chunks.append(chunk)
         finally:
             response.close()
-        return b"".join(chunks)
+        return size if sink is not None else b"".join(chunks)
+
+    def _iter_list(self, path, root_tag, item_tag, convert):
+        """Yield the objects of a long, unpaged list one at a time. The answer
+        is spooled to a temporary file (to disk past 1 MiB) and parsed as a
+        stream, so memory does not grow with the list and the connection is
+        not held while the caller works."""
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+            self._request("GET", path, stream_to=spool)
+            try:
+                yield from codec.iter_items(spool, root_tag, item_tag, convert)
+            except KleerBadResponse as exc:
+                raise self._error(KleerBadResponse, str(exc), self.last_exchange) from exc
 
     def _error(self, cls, message, exchange, **kw):
         return cls(
@@ -284,15 +312,20 @@ class KleerClient:
         return codec.user_from_xml(self._get("user/me", "user"))
 
     def users(self):
+        return list(self.iter_users())
+
+    def iter_users(self):
         # GET company/{cid}/user -> users (unpaged)   [C] ORN, PYPE, TOKI, ABRD
-        return [codec.user_from_xml(u) for u in self._get("user", "users").iter("user")]
+        return self._iter_list("user", "users", "user", codec.user_from_xml)
 
     # -- clients -------------------------------------------------------------
 
     def clients(self):
+        return list(self.iter_clients())
+
+    def iter_clients(self):
         # GET company/{cid}/client -> clients (unpaged)   [C] ORN, RUBY
-        root = self._get("client", "clients")
-        return [codec.client_from_xml(c) for c in root.findall("client")]
+        return self._iter_list("client", "clients", "client", codec.client_from_xml)
 
     def client(self, client_id):
         # GET company/{cid}/client/{id} -> client   [1] ALBA
@@ -318,9 +351,11 @@ class KleerClient:
     # -- products ------------------------------------------------------------
 
     def products(self):
+        return list(self.iter_products())
+
+    def iter_products(self):
         # GET company/{cid}/product -> products (unpaged)   [C] ORN, XSD
-        root = self._get("product", "products")
-        return [codec.product_from_xml(p) for p in root.findall("product")]
+        return self._iter_list("product", "products", "product", codec.product_from_xml)
 
     def product(self, product_id):
         # GET company/{cid}/product/{id}   [C] ORN, XSD

@@ -51,6 +51,46 @@ def parse(data):
     return root
 
 
+def iter_items(source, root_tag, item_tag, convert):
+    """Parse a list answer from a file as a stream, yielding
+    ``convert(item)`` for each ``item_tag`` child of the ``root_tag`` root and
+    freeing each one after use. Same safety rules as ``parse``."""
+    head = source.read(4096)
+    source.seek(0)
+    if not head.strip():
+        raise KleerBadResponse("Kleer answered with an empty body")
+    if head.lstrip()[:1] != b"<":
+        raise KleerBadResponse("Kleer's answer is not XML")
+    if b"<!DOCTYPE" in head:
+        raise KleerBadResponse("Kleer's answer carries a DOCTYPE, refused")
+    events = etree.iterparse(
+        source,
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_blank_text=True,
+    )
+    root = None
+    try:
+        for event, el in events:
+            if root is None:
+                root = el
+                if el.tag != root_tag:
+                    raise KleerBadResponse(
+                        f"Kleer answered <{el.tag}> where <{root_tag}> was expected"
+                    )
+                continue
+            if event == "end" and el.tag == item_tag and el.getparent() is root:
+                yield convert(el)
+                el.clear()
+                while el.getprevious() is not None:
+                    del root[0]
+    except etree.XMLSyntaxError as exc:
+        raise KleerBadResponse(f"Kleer's answer is not well-formed XML: {exc}") from exc
+
+
 def validate(root):
     """Raise KleerValidationError when ``root`` does not match Kleer's XSD."""
     xsd = schema()

@@ -18,6 +18,7 @@ in the system the customer is worked on. Kleer's losing values go to the
 sync log as a "conflict" entry and the partner is queued for a push.
 """
 
+import itertools
 import logging
 from datetime import timedelta
 
@@ -82,8 +83,10 @@ SIMPLE_FIELDS = {
 
 
 def chunks(items, size):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    """Slices of ``size`` from any iterable (a streamed list included)."""
+    items = iter(items)
+    while batch := list(itertools.islice(items, size)):
+        yield batch
 
 
 class _PartnerIndex:
@@ -92,7 +95,14 @@ class _PartnerIndex:
 
     def __init__(self, env, company):
         env["res.partner"].flush_model(
-            ["vat", "company_registry", "kleer_client_id", "kleer_sync_hash", "parent_id", "company_id"]
+            [
+                "vat",
+                "company_registry",
+                "kleer_client_id",
+                "kleer_sync_hash",
+                "parent_id",
+                "company_id",
+            ]
         )
         env.cr.execute(
             """
@@ -150,16 +160,15 @@ class _ClientMaps:
         env.cr.execute("SELECT code, id FROM res_country")
         self.countries = {code.upper(): cid for code, cid in env.cr.fetchall() if code}
         self.country_names = {
-            (c.name or "").lower(): c.code.upper()
-            for c in env["res.country"].search([]) if c.code
+            (c.name or "").lower(): c.code.upper() for c in env["res.country"].search([]) if c.code
         }
         env.cr.execute("SELECT name, id FROM res_currency")
         self.currencies = dict(env.cr.fetchall())
         self.kleer_users = {
             u.kleer_id: u.user_id.id
-            for u in env["kleer.user"].with_context(active_test=False).search(
-                [("company_id", "=", company.id), ("user_id", "!=", False)]
-            )
+            for u in env["kleer.user"]
+            .with_context(active_test=False)
+            .search([("company_id", "=", company.id), ("user_id", "!=", False)])
         }
         self.tag_entries = env["res.partner"]._kleer_tag_entries(company)
         self.entry_tags = {entry: tag for tag, entry in self.tag_entries.items()}
@@ -234,7 +243,9 @@ class _ClientMaps:
         if user:
             values["user"] = user
         if self.entry_tags:
-            values["entries"] = sorted(e for e in client.dimension_entry_ids or () if e in self.entry_tags)
+            values["entries"] = sorted(
+                e for e in client.dimension_entry_ids or () if e in self.entry_tags
+            )
         return values
 
     def vals(self, canon, current_tags=None):
@@ -271,9 +282,9 @@ class KleerSync(models.AbstractModel):
         direction = company.kleer_customer_sync
         parts = []
         if direction in ("from_kleer", "both"):
-            clients = run.client(company).clients()
+            # Streamed: only one slice of clients is in memory at a time.
+            clients = run.client(company).iter_clients()
             parts.append(self._kleer_customers_pull(company, run, clients))
-            del clients
         if direction in ("to_kleer", "both"):
             parts.append(self._kleer_customers_push(company, run))
         return "; ".join(parts) or self.env._("Customer sync is off.")
@@ -294,7 +305,12 @@ class KleerSync(models.AbstractModel):
                 raise exc
             stats["failed"] += 1
             env["kleer.job"]._record_pull_failure(
-                company, "res.partner", "pull", client.id, exc, client.name or f"Kleer client {client.id}"
+                company,
+                "res.partner",
+                "pull",
+                client.id,
+                exc,
+                client.name or f"Kleer client {client.id}",
             )
 
         for batch in chunks(clients, SLICE):
@@ -314,7 +330,13 @@ class KleerSync(models.AbstractModel):
                     try:
                         with env.cr.savepoint():
                             outcome = self._kleer_customer_update(
-                                company, Partner.browse(pid), client, current[pid], index, maps, both
+                                company,
+                                Partner.browse(pid),
+                                client,
+                                current[pid],
+                                index,
+                                maps,
+                                both,
                             )
                         stats[outcome] += 1
                     except Exception as exc:  # noqa: BLE001 - logged, the rest go on
@@ -388,11 +410,11 @@ class KleerSync(models.AbstractModel):
             with Partner.env.cr.savepoint():
                 partners = Partner.create(vals_list)
                 Partner.env.flush_all()
-            pairs = list(zip(done, partners.ids, vals_list))
+            pairs = list(zip(done, partners.ids, vals_list, strict=True))
         except Exception:  # noqa: BLE001 - find the bad record(s) one by one
             Partner.env.invalidate_all()
             pairs = []
-            for client, vals in zip(done, vals_list):
+            for client, vals in zip(done, vals_list, strict=True):
                 try:
                     with Partner.env.cr.savepoint():
                         partner = Partner.create(vals)
@@ -408,7 +430,12 @@ class KleerSync(models.AbstractModel):
     @api.model
     def _kleer_log_conflict(self, company, partner, client, current, diff):
         lines = [
-            self.env._("%(field)s: Kleer %(kleer)r, Odoo %(odoo)r", field=key, kleer=value, odoo=current.get(key))
+            self.env._(
+                "%(field)s: Kleer %(kleer)r, Odoo %(odoo)r",
+                field=key,
+                kleer=value,
+                odoo=current.get(key),
+            )
             for key, value in diff.items()
             if key in CANON_KEYS
         ]
@@ -470,8 +497,10 @@ class KleerSync(models.AbstractModel):
             partners = Partner.browse(ids)
             canon = partners._kleer_canon(company, tag_entries)
             todo = partners.filtered(
-                lambda p: canon_hash(canon[p.id]) != split_hash(p.kleer_sync_hash)[0]
-                and (p.active or p.kleer_client_id)
+                lambda p, canon=canon: (
+                    canon_hash(canon[p.id]) != split_hash(p.kleer_sync_hash)[0]
+                    and (p.active or p.kleer_client_id)
+                )
             )
             if todo:
                 env["kleer.job"]._enqueue(todo, "push", company=company)
