@@ -18,6 +18,7 @@
         "security/security.xml",
         "security/ir.model.access.csv",
         "data/ir_cron.xml",
+        "data/kleer_invoice_cron.xml",
         "views/res_config_settings_views.xml",
         "views/kleer_log_views.xml",
         "views/account_move_views.xml",

@@ -44,7 +44,12 @@ def kleer_totals(rows):
 
 def test_plain_line_keeps_quantity_and_price():
     row = plan_row(Line("a", D(3), D("199.90"), 59970, D(25)))
-    assert (row.quantity, row.price, row.discount_percentage, row.discount_absolute) == (D(3), 19990, None, None)
+    assert (row.quantity, row.price, row.discount_percentage, row.discount_absolute) == (
+        D(3),
+        19990,
+        None,
+        None,
+    )
 
 
 def test_percentage_discount_kept_when_exact():
@@ -98,7 +103,9 @@ def test_vat_on_zero_rate_cannot_be_invented():
 
 
 def test_credit_rows_are_negative():
-    rows = rowplan.negate(plan_rows([Line("a", D(2), D(100), 18000, D(25), discount=D(10))], {D(25): 4500}))
+    rows = rowplan.negate(
+        plan_rows([Line("a", D(2), D(100), 18000, D(25), discount=D(10))], {D(25): 4500})
+    )
     assert kleer_totals(rows) == (-18000, -4500)
 
 

@@ -42,8 +42,18 @@ def main(argv=None):
     addons = args.addons_path or f"{Path(odoo.__file__).parent / 'addons'},{REPO}"
     odoo.tools.config.parse_config(
         [
-            "-d", args.database, "--db_host", args.db_host, "--db_port", str(args.db_port),
-            "--db_user", args.db_user, "--addons-path", addons, "--log-level", "warn",
+            "-d",
+            args.database,
+            "--db_host",
+            args.db_host,
+            "--db_port",
+            str(args.db_port),
+            "--db_user",
+            args.db_user,
+            "--addons-path",
+            addons,
+            "--log-level",
+            "warn",
         ]
     )
     registry = odoo.modules.registry.Registry(args.database)
@@ -57,7 +67,10 @@ def main(argv=None):
             env = api.Environment(cr, SUPERUSER_ID, {})
             ids = setup(env, sandbox, args.mode)
         print(f"mode={args.mode} lines/invoice={args.lines}")
-        print("| invoices | HTTP requests | per invoice | by kind | SQL to post / invoice | SQL to send | per invoice | seconds to send | ms / invoice |")
+        print(
+            "| invoices | HTTP requests | per invoice | by kind | SQL to post / invoice "
+            "| SQL to send | per invoice | seconds to send | ms / invoice |"
+        )
         print("|---:|---:|---:|---|---:|---:|---:|---:|---:|")
         for n in [int(s) for s in args.sizes.split(",")]:
             with registry.cursor() as cr:
@@ -78,11 +91,14 @@ def main(argv=None):
                 states = Counter(env["account.move"].browse(moves.ids).mapped("kleer_state"))
             kinds = Counter(f"{r.method} {_kind(r.rel_path)}" for r in sandbox.requests)
             assert done == n, (done, n)
-            assert states == Counter({"certified" if args.mode == "certified" else "draft": n}), states
+            assert states == Counter({"certified" if args.mode == "certified" else "draft": n}), (
+                states
+            )
             requests = len(sandbox.requests)
+            by_kind = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
             print(
-                f"| {n} | {requests} | {requests / n:.2f} | {', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))} "
-                f"| {post_sql / n:.1f} | {send_sql} | {send_sql / n:.1f} | {seconds:.1f} | {1000 * seconds / n:.1f} |",
+                f"| {n} | {requests} | {requests / n:.2f} | {by_kind} | {post_sql / n:.1f} "
+                f"| {send_sql} | {send_sql / n:.1f} | {seconds:.1f} | {1000 * seconds / n:.1f} |",
                 flush=True,
             )
     finally:
@@ -100,8 +116,16 @@ def setup(env, sandbox, mode):
     sek = env.ref("base.SEK")
     if not company:
         sek.active = True
-        company = env["res.company"].with_context(chart_template_load=True).create(
-            {"name": "Kleer Bench AB", "country_id": env.ref("base.se").id, "currency_id": sek.id}
+        company = (
+            env["res.company"]
+            .with_context(chart_template_load=True)
+            .create(
+                {
+                    "name": "Kleer Bench AB",
+                    "country_id": env.ref("base.se").id,
+                    "currency_id": sek.id,
+                }
+            )
         )
         env.user.company_ids |= company
         env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
@@ -117,20 +141,37 @@ def setup(env, sandbox, mode):
             "kleer_invoice_mode": mode,
         }
     )
+    tag = time.strftime("%H%M%S")  # a run's own taxes, products and customers
     Tax = env["account.tax"]
-    vat25 = Tax.create({"name": "Bench 25 %", "amount": 25, "type_tax_use": "sale", "company_id": company.id})
-    vat6 = Tax.create({"name": "Bench 6 %", "amount": 6, "type_tax_use": "sale", "company_id": company.id})
+    vat25 = Tax.create(
+        {
+            "name": f"Bench 25 % {tag}",
+            "amount": 25,
+            "type_tax_use": "sale",
+            "company_id": company.id,
+        }
+    )
+    vat6 = Tax.create(
+        {"name": f"Bench 6 % {tag}", "amount": 6, "type_tax_use": "sale", "company_id": company.id}
+    )
     Product = env["product.product"]
     known = Product.create({"name": "Konsulttimme", "type": "service", "list_price": 1200})
     known.kleer_product_id = 101
-    new = Product.create({"name": "Bok (bench)", "list_price": 249.5})  # created in Kleer once
+    new = Product.create(
+        {"name": f"Bok (bench {tag})", "list_price": 249.5}
+    )  # created in Kleer once
     default = Product.create({"name": "Övrigt"})
     default.kleer_product_id = 104
     company.kleer_default_product_id = default
     customers = env["res.partner"]
     for i in range(5):  # five new customers: created in Kleer once each
         customers |= env["res.partner"].create(
-            {"name": f"Bench Kund {i}", "is_company": True, "country_id": env.ref("base.se").id, "city": "Umeå"}
+            {
+                "name": f"Bench Kund {i} {tag}",
+                "is_company": True,
+                "country_id": env.ref("base.se").id,
+                "city": "Umeå",
+            }
         )
     return {
         "company": company.id,
@@ -148,13 +189,23 @@ def make_invoices(env, ids, n, lines):
         line_vals = []
         for j in range(lines):
             if j % 3 == 0:
-                line_vals.append({"product_id": known, "quantity": 1 + i % 7, "tax_ids": [(6, 0, [vat25])]})
+                line_vals.append(
+                    {"product_id": known, "quantity": 1 + i % 7, "tax_ids": [(6, 0, [vat25])]}
+                )
             elif j % 3 == 1:
                 line_vals.append(
-                    {"product_id": new, "quantity": 2, "price_unit": 249.5, "discount": 10, "tax_ids": [(6, 0, [vat6])]}
+                    {
+                        "product_id": new,
+                        "quantity": 2,
+                        "price_unit": 249.5,
+                        "discount": 10,
+                        "tax_ids": [(6, 0, [vat6])],
+                    }
                 )
             else:
-                line_vals.append({"name": "Frakt", "quantity": 1, "price_unit": 49, "tax_ids": [(6, 0, [vat25])]})
+                line_vals.append(
+                    {"name": "Frakt", "quantity": 1, "price_unit": 49, "tax_ids": [(6, 0, [vat25])]}
+                )
         vals.append(
             {
                 "move_type": "out_invoice",

@@ -121,7 +121,7 @@ def plan_rows(lines, vat_targets=None):
     """Rows for ``lines``; with ``vat_targets`` ({vat percent: öre}) the VAT
     per rate is made equal to the target. Raises RowPlanError."""
     rows = [plan_row(line) for line in lines]
-    for row, line in zip(rows, lines):
+    for row, line in zip(rows, lines, strict=True):
         if row.net() != line.net:  # a bug here must never reach Kleer
             raise RowPlanError(f"row for {line.key!r} nets {row.net()} öre, not {line.net}")
     if vat_targets is None:

@@ -13,7 +13,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import html2plaintext
 
-from ..kleer_api import ocr, rowplan
+from ..kleer_api import KleerError, ocr, rowplan
 from ..kleer_api import types as kt
 from ..kleer_api.money import to_decimal, to_ore
 from .kleer_job import KleerMappingError
@@ -70,7 +70,11 @@ class AccountMove(models.Model):
     @api.constrains("kleer_period_start", "kleer_period_end")
     def _check_kleer_period(self):
         for move in self:
-            if move.kleer_period_start and move.kleer_period_end and move.kleer_period_start > move.kleer_period_end:
+            if (
+                move.kleer_period_start
+                and move.kleer_period_end
+                and move.kleer_period_start > move.kleer_period_end
+            ):
                 raise UserError(_("The accrual period ends before it starts."))
 
     # -- enqueueing ----------------------------------------------------------
@@ -82,9 +86,11 @@ class AccountMove(models.Model):
 
     def _kleer_sendable(self):
         return self.filtered(
-            lambda m: m.state == "posted"
-            and m.move_type in KLEER_MOVE_TYPES
-            and m.company_id._kleer_is_configured()
+            lambda m: (
+                m.state == "posted"
+                and m.move_type in KLEER_MOVE_TYPES
+                and m.company_id._kleer_is_configured()
+            )
         )
 
     def _kleer_enqueue(self, auto=False):
@@ -94,11 +100,13 @@ class AccountMove(models.Model):
             moves = moves.filtered(lambda m: m.kleer_state not in ("draft", "certified"))
         Job = self.env["kleer.job"].sudo()
         for company in moves.company_id:
-            Job._enqueue(moves.filtered(lambda m: m.company_id == company), "post", company=company)
+            Job._enqueue(
+                moves.filtered(lambda m, c=company: m.company_id == c), "post", company=company
+            )
         return moves
 
     def action_kleer_send(self):
-        """"Send to Kleer" (button and list action): invoices posted before
+        """ "Send to Kleer" (button and list action): invoices posted before
         the connection existed, or a retry after a fix."""
         todo = self._kleer_sendable().filtered(lambda m: not m.kleer_certified)
         if not todo:
@@ -209,15 +217,19 @@ class AccountMove(models.Model):
                 client.certify_invoice(move.kleer_invoice_id)
                 move.kleer_certified = True
                 job._commit()
-        if move.kleer_certified and not move.kleer_invoice_nr:
-            move._kleer_store(move.kleer_invoice_id, client.invoice(move.kleer_invoice_id))
-            job._commit()
+                # The number is read in bulk, not with one more request per invoice.
+                self.env.ref("kleer_connector.cron_kleer_invoice_numbers").sudo()._trigger()
         if move.kleer_certified:
             message = _(
-                "Certified in Kleer as invoice number %(nr)s (Kleer id %(id)s).",
-                nr=move.kleer_invoice_nr,
+                "Certified in Kleer (Kleer id %(id)s); its Kleer invoice number follows shortly.",
                 id=move.kleer_invoice_id,
             )
+            if move.kleer_invoice_nr:
+                message = _(
+                    "Certified in Kleer as invoice number %(nr)s (Kleer id %(id)s).",
+                    nr=move.kleer_invoice_nr,
+                    id=move.kleer_invoice_id,
+                )
             state = "certified"
         else:
             message = _(
@@ -232,10 +244,53 @@ class AccountMove(models.Model):
             message = "\n".join([message, *warnings])
         return {"kleer_id": move.kleer_invoice_id, "state": state, "message": message}
 
+    @api.model
+    def _cron_kleer_invoice_numbers(self):
+        for company in self.env["res.company"]._kleer_companies():
+            try:
+                client = company._kleer_client()
+                try:
+                    self.with_company(company)._kleer_fetch_invoice_numbers(company, client)
+                finally:
+                    client.close()
+            except KleerError as exc:  # the next run tries again
+                _logger.warning("Kleer: invoice numbers of %s not fetched: %s", company.name, exc)
+
+    @api.model
+    def _kleer_fetch_invoice_numbers(self, company, client):
+        """Store Kleer's number on certified invoices that lack it, reading
+        Kleer's certified invoices of those dates page by page (one request
+        per page, not one per invoice)."""
+        moves = self.search(
+            [
+                ("company_id", "=", company.id),
+                ("kleer_certified", "=", True),
+                ("kleer_invoice_nr", "=", 0),
+                ("kleer_invoice_id", "!=", 0),
+            ]
+        )
+        if not moves:
+            return 0
+        by_kleer_id = {m.kleer_invoice_id: m for m in moves}
+        dates = moves.mapped("invoice_date")
+        found = 0
+        for invoice in client.iter_invoices(
+            filter="certified", date_from=min(dates), date_to=max(dates)
+        ):
+            move = by_kleer_id.pop(invoice.id, None)
+            if move and invoice.invoice_nr:
+                move.kleer_invoice_nr = invoice.invoice_nr
+                found += 1
+            if not by_kleer_id:
+                break
+        return found
+
     def _kleer_store(self, kleer_id, invoice=None):
         vals = {"kleer_invoice_id": kleer_id}
         if invoice is not None:
-            vals.update(kleer_certified=bool(invoice.certified), kleer_invoice_nr=invoice.invoice_nr or 0)
+            vals.update(
+                kleer_certified=bool(invoice.certified), kleer_invoice_nr=invoice.invoice_nr or 0
+            )
         self.write(vals)
 
     # -- the mapping ---------------------------------------------------------
@@ -253,10 +308,16 @@ class AccountMove(models.Model):
         partner = move.commercial_partner_id
         if not partner.country_id:
             move._kleer_refuse(
-                _("the customer %(p)s has no country; Kleer needs it for VAT. Set it and reprocess.", p=partner.display_name)
+                _(
+                    "the customer %(p)s has no country; Kleer needs it for VAT. Set it and "
+                    "reprocess.",
+                    p=partner.display_name,
+                )
             )
         currency, rate = move._kleer_currency(company, run)
-        debit_nr = move._kleer_debit_invoice_nr(company, run) if move.move_type == "out_refund" else None
+        debit_nr = (
+            move._kleer_debit_invoice_nr(company, run) if move.move_type == "out_refund" else None
+        )
         rows = move._kleer_rows(company, run)
         client_id = move._kleer_client_id(company, run, job)
         invoice_partner = move.partner_id
@@ -276,7 +337,9 @@ class AccountMove(models.Model):
             invoice_address=_address(invoice_partner),
             invoice_email=(invoice_partner.email or partner.email or "").strip(),
             delivery_name=shipping.display_name if shipping and shipping != invoice_partner else "",
-            delivery_address=_address(shipping) if shipping and shipping != invoice_partner else kt.Address(),
+            delivery_address=_address(shipping)
+            if shipping and shipping != invoice_partner
+            else kt.Address(),
             period=move._kleer_period(company),
             notes=move._kleer_notes(),
             delivery_type=move._kleer_delivery_type(company, run),
@@ -291,12 +354,17 @@ class AccountMove(models.Model):
         currency = self.currency_id
         code = (currency.name or "").strip()
         if len(code) != 3 or not code.isalpha() or not code.isupper():
-            self._kleer_refuse(_("the currency %(c)s is not an ISO 4217 code that Kleer knows.", c=code))
-        accounting = run.cached(company, "company_info", lambda: run.client(company).company_info()).accounting_currency
+            self._kleer_refuse(
+                _("the currency %(c)s is not an ISO 4217 code that Kleer knows.", c=code)
+            )
+        accounting = run.cached(
+            company, "company_info", lambda: run.client(company).company_info()
+        ).accounting_currency
         if accounting and accounting != company.currency_id.name:
             self._kleer_refuse(
                 _(
-                    "Kleer keeps its books in %(k)s but this Odoo company in %(o)s: the amounts would be wrong.",
+                    "Kleer keeps its books in %(k)s but this Odoo company in %(o)s: the amounts "
+                    "would be wrong.",
                     k=accounting,
                     o=company.currency_id.name,
                 )
@@ -304,13 +372,26 @@ class AccountMove(models.Model):
         if currency == company.currency_id:
             return code, None
         date = self.invoice_date or fields.Date.context_today(self)
-        has_rate = self.env["res.currency.rate"].sudo().search_count(
-            [("currency_id", "=", currency.id), ("name", "<=", date), ("company_id", "in", (False, company.id))],
-            limit=1,
+        has_rate = (
+            self.env["res.currency.rate"]
+            .sudo()
+            .search_count(
+                [
+                    ("currency_id", "=", currency.id),
+                    ("name", "<=", date),
+                    ("company_id", "in", (False, company.id)),
+                ],
+                limit=1,
+            )
         )
         if not has_rate:
             self._kleer_refuse(
-                _("Odoo has no exchange rate for %(c)s on %(d)s: add one, reset and confirm the invoice again.", c=code, d=date)
+                _(
+                    "Odoo has no exchange rate for %(c)s on %(d)s: add one, reset and confirm the "
+                    "invoice again.",
+                    c=code,
+                    d=date,
+                )
             )
         rate = self.invoice_currency_rate  # invoice currency per company currency
         if not rate:
@@ -324,20 +405,24 @@ class AccountMove(models.Model):
             self._kleer_refuse(
                 _(
                     "Kleer needs the invoice a credit note credits, and this credit note has none. "
-                    "Create it from the invoice (Credit Note button on the invoice) and send that one."
+                    "Create it from the invoice (Credit Note button on the invoice) and send that "
+                    "one."
                 )
             )
         origin = origin.with_env(self.env)
         if not origin.kleer_invoice_id:
             self._kleer_refuse(
                 _(
-                    "it credits %(inv)s, which is not in Kleer. Send %(inv)s to Kleer (Send to Kleer "
-                    "button) and have it certified there, then press Reprocess on this credit note.",
+                    "it credits %(inv)s, which is not in Kleer. Send %(inv)s to Kleer (Send to "
+                    "Kleer "
+                    "button) and have it certified there, then press Reprocess on this credit "
+                    "note.",
                     inv=origin.display_name,
                 )
             )
-        if not origin.kleer_certified:
-            # Perhaps certified in Kleer since it was sent as a draft.
+        if not origin.kleer_certified or not origin.kleer_invoice_nr:
+            # Perhaps certified in Kleer since it was sent as a draft, or
+            # its number not fetched yet.
             remote = run.client(company).invoice(origin.kleer_invoice_id)
             if remote.certified:
                 origin._kleer_store(origin.kleer_invoice_id, remote)
@@ -345,8 +430,10 @@ class AccountMove(models.Model):
         if not origin.kleer_certified or not origin.kleer_invoice_nr:
             self._kleer_refuse(
                 _(
-                    "it credits %(inv)s, which is only a draft in Kleer (Kleer id %(id)s): Kleer credits "
-                    "certified invoices only. Certify it in Kleer, then press Reprocess on this credit note.",
+                    "it credits %(inv)s, which is only a draft in Kleer (Kleer id %(id)s): Kleer "
+                    "credits "
+                    "certified invoices only. Certify it in Kleer, then press Reprocess on this "
+                    "credit note.",
                     inv=origin.display_name,
                     id=origin.kleer_invoice_id,
                 )
@@ -379,14 +466,19 @@ class AccountMove(models.Model):
         partner = self.commercial_partner_id.with_company(company)
         if "kleer_delivery_type" in partner._fields and partner.kleer_delivery_type:
             return partner.kleer_delivery_type
-        method = self.partner_id.with_company(company).invoice_sending_method or partner.invoice_sending_method
+        method = (
+            self.partner_id.with_company(company).invoice_sending_method
+            or partner.invoice_sending_method
+        )
         wanted = DELIVERY_TYPES.get(method)
         if not wanted:
             return None
         # Same cache entry (DeliveryType objects) as the customer push.
         names = [
             d.name
-            for d in run.cached(company, "delivery_types", lambda: run.client(company).delivery_types())
+            for d in run.cached(
+                company, "delivery_types", lambda: run.client(company).delivery_types()
+            )
         ]
         by_lower = {name.lower(): name for name in names}
         for name in wanted:
@@ -403,7 +495,11 @@ class AccountMove(models.Model):
         notes = html2plaintext(self.narration or "").strip() if self.narration else ""
         # Kleer has no OCR element: the reference printed on the Odoo PDF
         # (attached) is repeated here so that Kleer users can match payments.
-        if self.payment_reference and ocr.is_valid(self.payment_reference) and self.company_id.country_id.code == "SE":
+        if (
+            self.payment_reference
+            and ocr.is_valid(self.payment_reference)
+            and self.company_id.country_id.code == "SE"
+        ):
             notes = "\n".join(filter(None, [notes, _("OCR: %s", self.payment_reference)]))
         return notes or None
 
@@ -429,7 +525,9 @@ class AccountMove(models.Model):
             _logger.warning("Kleer: no PDF for %s: %s", self.display_name, exc)
             warnings.append(_("No PDF attached: %(e)s", e=exc))
             return None
-        data = Report._get_splitted_report("account.account_invoices", content, report_type)[self.id]
+        data = Report._get_splitted_report("account.account_invoices", content, report_type)[
+            self.id
+        ]
         return kt.File(self._get_invoice_report_filename(extension=report_type), data)
 
     # -- rows ----------------------------------------------------------------
@@ -445,8 +543,9 @@ class AccountMove(models.Model):
             if line.display_type == "rounding" and line.tax_repartition_line_id:
                 self._kleer_refuse(
                     _(
-                        "its cash rounding changes the tax amount, which Kleer cannot take (Kleer computes "
-                        "VAT from the rows). Use the cash rounding strategy \"Add a rounding line\"."
+                        "its cash rounding changes the tax amount, which Kleer cannot take (Kleer "
+                        "computes "
+                        'VAT from the rows). Use the cash rounding strategy "Add a rounding line".'
                     )
                 )
             amount = self._kleer_ore(line.amount_currency) * sign
@@ -457,14 +556,17 @@ class AccountMove(models.Model):
             if line.display_type not in ("product", "rounding"):
                 continue
             if line.display_type == "rounding":
-                lines.append(rowplan.Line(line.id, Decimal(1), Decimal(amount) / 100, amount, Decimal(0)))
+                lines.append(
+                    rowplan.Line(line.id, Decimal(1), Decimal(amount) / 100, amount, Decimal(0))
+                )
                 sources[line.id] = line
                 continue
             taxes = line.tax_ids
             if len(taxes) > 1:
                 self._kleer_refuse(
                     _(
-                        "the line \"%(l)s\" has %(n)s taxes (%(t)s); Kleer takes one VAT rate per row. "
+                        'the line "%(l)s" has %(n)s taxes (%(t)s); Kleer takes one VAT rate per '
+                        "row. "
                         "Use one tax per line.",
                         l=line.name or line.product_id.display_name,
                         n=len(taxes),
@@ -505,7 +607,8 @@ class AccountMove(models.Model):
         if tax.amount_type != "percent" or tax.children_tax_ids or tax.amount < 0:
             self._kleer_refuse(
                 _(
-                    "the tax %(t)s is not a plain VAT percentage; Kleer takes a VAT rate per row only.",
+                    "the tax %(t)s is not a plain VAT percentage; Kleer takes a VAT rate per row "
+                    "only.",
                     t=tax.name,
                 )
             )
@@ -538,7 +641,7 @@ class AccountMove(models.Model):
         if not default:
             self._kleer_refuse(
                 _(
-                    "the line \"%(l)s\" has no product and no default Kleer product is set. "
+                    'the line "%(l)s" has no product and no default Kleer product is set. '
                     "Set one in Settings › Kleer (Default Kleer product).",
                     l=line.name or "",
                 )

@@ -13,8 +13,14 @@ class AccountMoveLine(models.Model):
     @api.constrains("kleer_period_start", "kleer_period_end")
     def _check_kleer_period(self):
         for line in self:
-            if line.kleer_period_start and line.kleer_period_end and line.kleer_period_start > line.kleer_period_end:
-                raise UserError(_("The period of line %(l)s ends before it starts.", l=line.name or ""))
+            if (
+                line.kleer_period_start
+                and line.kleer_period_end
+                and line.kleer_period_start > line.kleer_period_end
+            ):
+                raise UserError(
+                    _("The period of line %(l)s ends before it starts.", l=line.name or "")
+                )
 
     def _kleer_period(self, company):
         """(start, end) sent as the row's accrual period, or None."""
@@ -22,6 +28,10 @@ class AccountMoveLine(models.Model):
         if not company.kleer_accrual:
             return None
         start, end = self.kleer_period_start, self.kleer_period_end
-        if "deferred_start_date" in self._fields and self.deferred_start_date and self.deferred_end_date:
+        if (
+            "deferred_start_date" in self._fields
+            and self.deferred_start_date
+            and self.deferred_end_date
+        ):
             start, end = self.deferred_start_date, self.deferred_end_date
         return (start, end) if start and end else None

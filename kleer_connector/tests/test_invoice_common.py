@@ -26,11 +26,19 @@ class InvoiceCase(KleerCase):
         company = (
             env["res.company"]
             .with_context(chart_template_load=True)
-            .create({"name": "Kleer Faktura AB", "country_id": env.ref("base.se").id, "currency_id": sek.id})
+            .create(
+                {
+                    "name": "Kleer Faktura AB",
+                    "country_id": env.ref("base.se").id,
+                    "currency_id": sek.id,
+                }
+            )
         )
         env.user.company_ids |= company
         env.user.groups_id |= (
-            env.ref("account.group_cash_rounding") | env.ref("uom.group_uom") | env.ref("base.group_multi_currency")
+            env.ref("account.group_cash_rounding")
+            | env.ref("uom.group_uom")
+            | env.ref("base.group_multi_currency")
         )
         cls.env = env = env(context=dict(env.context, allowed_company_ids=[company.id]))
         env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
@@ -40,7 +48,15 @@ class InvoiceCase(KleerCase):
 
         def tax(name, amount, **kw):
             return env["account.tax"].create(
-                dict({"name": name, "amount": amount, "type_tax_use": "sale", "company_id": company.id}, **kw)
+                dict(
+                    {
+                        "name": name,
+                        "amount": amount,
+                        "type_tax_use": "sale",
+                        "company_id": company.id,
+                    },
+                    **kw,
+                )
             )
 
         cls.vat25 = tax("Moms 25 %", 25)
@@ -51,7 +67,9 @@ class InvoiceCase(KleerCase):
         cls.fixed_tax = tax("Miljöavgift", 5, amount_type="fixed")
 
         Product = env["product.product"]
-        cls.consulting = Product.create({"name": "Konsulttimme", "type": "service", "list_price": 1200})
+        cls.consulting = Product.create(
+            {"name": "Konsulttimme", "type": "service", "list_price": 1200}
+        )
         cls.consulting.kleer_product_id = SEEDED_PRODUCT
         cls.book = Product.create({"name": "Bok", "default_code": "B-1", "list_price": 249.5})
         cls.other = Product.create({"name": "Övrigt", "list_price": 100})
@@ -72,7 +90,12 @@ class InvoiceCase(KleerCase):
         cls.customer.kleer_client_id = SEEDED_CLIENT
         if "kleer.user" in env:
             env["kleer.user"].create(
-                {"kleer_id": KLEER_USER, "name": "Bertil Sälj", "company_id": company.id, "user_id": env.user.id}
+                {
+                    "kleer_id": KLEER_USER,
+                    "name": "Bertil Sälj",
+                    "company_id": company.id,
+                    "user_id": env.user.id,
+                }
             )
 
     # -- building invoices the way a user does -------------------------------

@@ -9,7 +9,13 @@ from odoo.tests import Form, tagged
 
 from ..kleer_api import ocr
 from ..kleer_api.money import to_ore
-from .test_invoice_common import DEFAULT_PRODUCT, KLEER_USER, SEEDED_CLIENT, SEEDED_PRODUCT, InvoiceCase
+from .test_invoice_common import (
+    DEFAULT_PRODUCT,
+    KLEER_USER,
+    SEEDED_CLIENT,
+    SEEDED_PRODUCT,
+    InvoiceCase,
+)
 
 
 def rows_of(root):
@@ -19,7 +25,9 @@ def rows_of(root):
 @tagged("post_install", "-at_install")
 class TestInvoiceMapping(InvoiceCase):
     def test_confirm_queues_and_never_calls_kleer(self):
-        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        move = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+        )
         self.assertEqual(move.kleer_state, "queued")
         self.assertEqual(self.job_of(move).state, "pending")
         self.assertFalse(self.sandbox.requests, "confirming must not call Kleer")
@@ -27,8 +35,19 @@ class TestInvoiceMapping(InvoiceCase):
     def test_draft_invoice_field_by_field(self):
         move = self.make_invoice(
             [
-                {"product_id": self.consulting, "quantity": 3, "price_unit": 1200, "taxes": self.vat25},
-                {"product_id": self.book, "quantity": 2, "price_unit": 249.5, "discount": 10, "taxes": self.vat6},
+                {
+                    "product_id": self.consulting,
+                    "quantity": 3,
+                    "price_unit": 1200,
+                    "taxes": self.vat25,
+                },
+                {
+                    "product_id": self.book,
+                    "quantity": 2,
+                    "price_unit": 249.5,
+                    "discount": 10,
+                    "taxes": self.vat6,
+                },
                 {"name": "Frakt", "quantity": 1, "price_unit": 49, "taxes": self.vat25},
             ],
             ref="PO-4711",
@@ -73,9 +92,14 @@ class TestInvoiceMapping(InvoiceCase):
             [book.findtext(t) for t in ("quantity", "price", "vat", "discount/percentage")],
             ["2", "24950", "6", "10"],
         )
-        self.assertEqual(book.findtext("product/id"), str(self.book.with_company(self.company).kleer_product_id))
         self.assertEqual(
-            [freight.findtext(t) for t in ("quantity", "price", "vat", "product/id", "description")],
+            book.findtext("product/id"), str(self.book.with_company(self.company).kleer_product_id)
+        )
+        self.assertEqual(
+            [
+                freight.findtext(t)
+                for t in ("quantity", "price", "vat", "product/id", "description")
+            ],
             ["1", "4900", "25", str(DEFAULT_PRODUCT), "Frakt"],
         )
         files = root.findall("files/file")
@@ -95,26 +119,43 @@ class TestInvoiceMapping(InvoiceCase):
 
     def test_certified_mode_stores_the_invoice_number(self):
         self.company.kleer_invoice_mode = "certified"
-        move = self.make_invoice([{"product_id": self.consulting, "quantity": 2, "taxes": self.vat25}])
+        moves = self.env["account.move"]
+        for qty in (1, 2, 3):
+            moves |= self.make_invoice(
+                [{"product_id": self.consulting, "quantity": qty, "taxes": self.vat25}]
+            )
         self.process_queue()
-        self.assertTrue(move.kleer_certified)
-        self.assertEqual(move.kleer_state, "certified")
-        kleer = self.stored(move)
-        self.assertEqual(kleer["certified"], "true")
-        self.assertEqual(move.kleer_invoice_nr, int(kleer["invoice-nr"]))
-        self.assertGreater(move.kleer_invoice_nr, 0)
-        calls = [(r.method, r.rel_path) for r in self.sandbox.requests if "/client/invoice" in r.rel_path]
-        self.assertEqual(
-            calls,
-            [
+        self.assertEqual(set(moves.mapped("kleer_state")), {"certified"})
+        self.assertTrue(all(moves.mapped("kleer_certified")))
+        calls = [
+            (r.method, r.rel_path) for r in self.sandbox.requests if "/client/invoice" in r.rel_path
+        ]
+        expected = []
+        for move in moves:
+            expected += [
                 ("PUT", "/client/invoice"),
                 ("POST", f"/client/invoice/{move.kleer_invoice_id}/certify"),
-                ("GET", f"/client/invoice/{move.kleer_invoice_id}"),
-            ],
+            ]
+        self.assertEqual(calls, expected, "two requests per certified invoice")
+        cron = self.env.ref("kleer_connector.cron_kleer_invoice_numbers")
+        self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]))
+        # The numbers arrive in bulk: one list read for the three invoices.
+        self.sandbox.requests.clear()
+        self.env["account.move"]._cron_kleer_invoice_numbers()
+        self.assertEqual(
+            [(r.method, r.rel_path, r.query.get("filter")) for r in self.sandbox.requests],
+            [("GET", "/client/invoice", "certified")],
         )
+        for move in moves:
+            kleer = self.stored(move)
+            self.assertEqual(kleer["certified"], "true")
+            self.assertEqual(move.kleer_invoice_nr, int(kleer["invoice-nr"]))
+            self.assertGreater(move.kleer_invoice_nr, 0)
 
     def test_queued_twice_is_sent_once(self):
-        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        move = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+        )
         self.process_queue()
         move.action_kleer_send()  # e.g. a user pressing the button again
         self.process_queue()
@@ -123,8 +164,12 @@ class TestInvoiceMapping(InvoiceCase):
 
     def test_send_button_for_invoices_confirmed_before_the_connection(self):
         self.company.kleer_enabled = False
-        moves = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
-        moves |= self.make_invoice([{"product_id": self.consulting, "quantity": 2, "taxes": self.vat25}])
+        moves = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+        )
+        moves |= self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 2, "taxes": self.vat25}]
+        )
         self.assertFalse(self.job_of(moves[0]))
         self.configure_kleer(self.company)
         moves.action_kleer_send()  # the list's bulk action calls the same method
@@ -136,8 +181,12 @@ class TestInvoiceMapping(InvoiceCase):
         self.assertEqual(action.binding_model_id.model, "account.move")
 
     def test_lost_answer_is_adopted_not_duplicated(self):
-        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
-        self.sandbox.faults.add("drop_after_store", method="PUT", path=r"^/client/invoice$", times=1)
+        move = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+        )
+        self.sandbox.faults.add(
+            "drop_after_store", method="PUT", path=r"^/client/invoice$", times=1
+        )
         self.process_queue()
         job = self.job_of(move)
         self.assertTrue(job.check_remote)
@@ -158,9 +207,21 @@ class TestInvoiceTotals(InvoiceCase):
     def test_multi_line_discounts_and_rates(self):
         move = self.make_invoice(
             [
-                {"product_id": self.consulting, "quantity": 7.5, "price_unit": 1133.33, "discount": 12.5, "taxes": self.vat25},
+                {
+                    "product_id": self.consulting,
+                    "quantity": 7.5,
+                    "price_unit": 1133.33,
+                    "discount": 12.5,
+                    "taxes": self.vat25,
+                },
                 {"product_id": self.book, "quantity": 3, "price_unit": 0.333, "taxes": self.vat6},
-                {"name": "Mat", "quantity": 1.333, "price_unit": 79.99, "discount": 3, "taxes": self.vat12},
+                {
+                    "name": "Mat",
+                    "quantity": 1.333,
+                    "price_unit": 79.99,
+                    "discount": 3,
+                    "taxes": self.vat12,
+                },
                 {"name": "Export", "quantity": 1, "price_unit": 100, "taxes": self.vat0},
                 {"name": "Rabatt", "quantity": 1, "price_unit": -50, "taxes": self.vat25},
             ]
@@ -170,7 +231,15 @@ class TestInvoiceTotals(InvoiceCase):
 
     def test_price_included_tax(self):
         move = self.make_invoice(
-            [{"name": f"Vara {i}", "quantity": 3, "price_unit": 99.99 + i, "taxes": self.vat25_incl} for i in range(4)]
+            [
+                {
+                    "name": f"Vara {i}",
+                    "quantity": 3,
+                    "price_unit": 99.99 + i,
+                    "taxes": self.vat25_incl,
+                }
+                for i in range(4)
+            ]
         )
         self.process_queue()
         self.assertTotalsEqual(move)
@@ -178,14 +247,24 @@ class TestInvoiceTotals(InvoiceCase):
     def test_round_globally(self):
         self.company.tax_calculation_rounding_method = "round_globally"
         move = self.make_invoice(
-            [{"name": f"Rad {i}", "quantity": 12.12, "price_unit": 12.12, "taxes": self.vat25} for i in range(5)]
+            [
+                {"name": f"Rad {i}", "quantity": 12.12, "price_unit": 12.12, "taxes": self.vat25}
+                for i in range(5)
+            ]
         )
         # Global rounding makes Odoo's VAT differ from the sum of rounded rows.
-        line_vats = sum(round(Decimal(str(line.price_subtotal)) * Decimal("0.25"), 2) for line in move.invoice_line_ids)
-        self.assertNotEqual(line_vats, Decimal(str(move.amount_tax)), "the case must need the VAT adjustment")
+        line_vats = sum(
+            round(Decimal(str(line.price_subtotal)) * Decimal("0.25"), 2)
+            for line in move.invoice_line_ids
+        )
+        self.assertNotEqual(
+            line_vats, Decimal(str(move.amount_tax)), "the case must need the VAT adjustment"
+        )
         self.process_queue()
         self.assertTotalsEqual(move)
-        self.assertIn("VAT rounding", self.last_invoice_xml().findtext("rows/row[last()]/description"))
+        self.assertIn(
+            "VAT rounding", self.last_invoice_xml().findtext("rows/row[last()]/description")
+        )
 
     def test_cash_rounding_line(self):
         rounding = self.env["account.cash.rounding"].create(
@@ -194,33 +273,54 @@ class TestInvoiceTotals(InvoiceCase):
                 "rounding": 1.0,
                 "strategy": "add_invoice_line",
                 "rounding_method": "HALF-UP",
-                "profit_account_id": self.env["account.account"].search(
-                    [("account_type", "=", "income"), ("company_ids", "in", self.company.id)], limit=1
-                ).id,
-                "loss_account_id": self.env["account.account"].search(
-                    [("account_type", "=", "expense"), ("company_ids", "in", self.company.id)], limit=1
-                ).id,
+                "profit_account_id": self.env["account.account"]
+                .search(
+                    [("account_type", "=", "income"), ("company_ids", "in", self.company.id)],
+                    limit=1,
+                )
+                .id,
+                "loss_account_id": self.env["account.account"]
+                .search(
+                    [("account_type", "=", "expense"), ("company_ids", "in", self.company.id)],
+                    limit=1,
+                )
+                .id,
             }
         )
         move = self.make_invoice(
             [{"name": "Vara", "quantity": 3, "price_unit": 33.35, "taxes": self.vat25}],
             invoice_cash_rounding_id=rounding,
         )
-        self.assertTrue(move.line_ids.filtered(lambda l: l.display_type == "rounding"))
+        self.assertTrue(move.line_ids.filtered(lambda ln: ln.display_type == "rounding"))
         self.process_queue()
         self.assertTotalsEqual(move)
         self.assertEqual(move.amount_total % 1, 0)
         last = rows_of(self.last_invoice_xml())[-1]
-        self.assertEqual((last.findtext("description"), last.findtext("vat")), ("Öresavrundning", "0"))
+        self.assertEqual(
+            (last.findtext("description"), last.findtext("vat")), ("Öresavrundning", "0")
+        )
 
     def test_foreign_currency_sends_odoo_rate_as_sek_per_unit(self):
         eur = self.env.ref("base.EUR")
         eur.active = True
         self.env["res.currency.rate"].create(
-            {"currency_id": eur.id, "name": "2026-03-01", "company_id": self.company.id, "inverse_company_rate": 11.425}
+            {
+                "currency_id": eur.id,
+                "name": "2026-03-01",
+                "company_id": self.company.id,
+                "inverse_company_rate": 11.425,
+            }
         )
         move = self.make_invoice(
-            [{"name": "Tjänst", "quantity": 3, "price_unit": 333.33, "discount": 5, "taxes": self.vat25}],
+            [
+                {
+                    "name": "Tjänst",
+                    "quantity": 3,
+                    "price_unit": 333.33,
+                    "discount": 5,
+                    "taxes": self.vat25,
+                }
+            ],
             currency_id=eur,
         )
         self.process_queue()
@@ -236,7 +336,9 @@ class TestInvoiceTotals(InvoiceCase):
 class TestInvoiceCreditNotes(InvoiceCase):
     def reverse(self, move):
         wizard = Form(
-            self.env["account.move.reversal"].with_context(active_model="account.move", active_ids=move.ids)
+            self.env["account.move.reversal"].with_context(
+                active_model="account.move", active_ids=move.ids
+            )
         )
         wizard.reason = "Returned"
         wizard.journal_id = move.journal_id
@@ -265,7 +367,9 @@ class TestInvoiceCreditNotes(InvoiceCase):
         self.assertIn(str(refund.kleer_invoice_id), str(debit.get("credit-invoices")))
 
     def test_credit_note_refused_while_the_invoice_is_a_kleer_draft(self):
-        invoice = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        invoice = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+        )
         self.process_queue()
         refund = self.reverse(invoice)
         self.process_queue()
@@ -281,13 +385,17 @@ class TestInvoiceCreditNotes(InvoiceCase):
         log.action_reprocess()
         self.process_queue()
         self.assertEqual(refund.kleer_state, "draft")
-        self.assertEqual(self.last_invoice_xml().findtext("debit-invoice-nr"), str(invoice.kleer_invoice_nr))
+        self.assertEqual(
+            self.last_invoice_xml().findtext("debit-invoice-nr"), str(invoice.kleer_invoice_nr)
+        )
         self.assertTrue(invoice.kleer_certified)
         self.assertTotalsEqual(refund)
 
     def test_credit_note_refused_when_the_invoice_is_not_in_kleer(self):
         self.company.kleer_enabled = False
-        invoice = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        invoice = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+        )
         self.configure_kleer(self.company)
         refund = self.reverse(invoice)
         self.process_queue()
@@ -310,7 +418,9 @@ class TestInvoiceProductsAndFiles(InvoiceCase):
         self.assertEqual(product_xml.findtext("price"), "24950")
         kleer_id = self.book.with_company(self.company).kleer_product_id
         self.assertTrue(kleer_id)
-        self.assertEqual(len(self.sent("GET", "/product")), 1, "Kleer's products read once per batch")
+        self.assertEqual(
+            len(self.sent("GET", "/product")), 1, "Kleer's products read once per batch"
+        )
         for put in self.invoice_puts():
             self.assertEqual(put.xml().findtext("rows/row/product/id"), str(kleer_id))
         self.sandbox.requests.clear()
@@ -320,9 +430,16 @@ class TestInvoiceProductsAndFiles(InvoiceCase):
         self.assertFalse(self.sent("GET", "/product"))
 
     def test_attachments_arrive(self):
-        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}], post=False)
+        move = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}], post=False
+        )
         attachment = self.env["ir.attachment"].create(
-            {"name": "tidrapport.csv", "raw": b"datum;timmar\n2026-03-01;8\n", "res_model": "account.move", "res_id": move.id}
+            {
+                "name": "tidrapport.csv",
+                "raw": b"datum;timmar\n2026-03-01;8\n",
+                "res_model": "account.move",
+                "res_id": move.id,
+            }
         )
         move.kleer_attachment_ids = [Command.link(attachment.id)]
         move.action_post()
@@ -331,7 +448,9 @@ class TestInvoiceProductsAndFiles(InvoiceCase):
         names = [f["filename"] for f in files]
         self.assertEqual(len(files), 2)
         self.assertIn("tidrapport.csv", names)
-        self.assertTrue(any(n.startswith(move._get_invoice_report_filename(extension="")[:-1]) for n in names))
+        self.assertTrue(
+            any(n.startswith(move._get_invoice_report_filename(extension="")[:-1]) for n in names)
+        )
         sent = next(f for f in files if f["filename"] == "tidrapport.csv")
         self.assertEqual(bytes.fromhex(sent["data"]), b"datum;timmar\n2026-03-01;8\n")
 
@@ -356,15 +475,29 @@ class TestInvoiceAccrualAndOcr(InvoiceCase):
         )
         self.process_queue()
         root = self.last_invoice_xml()
-        self.assertEqual((root.findtext("period/start-date"), root.findtext("period/end-date")), ("2026-01-01", "2026-06-30"))
+        self.assertEqual(
+            (root.findtext("period/start-date"), root.findtext("period/end-date")),
+            ("2026-01-01", "2026-06-30"),
+        )
         first, second = rows_of(root)
-        self.assertEqual((first.findtext("period/start-date"), first.findtext("period/end-date")), ("2026-01-01", "2026-12-31"))
+        self.assertEqual(
+            (first.findtext("period/start-date"), first.findtext("period/end-date")),
+            ("2026-01-01", "2026-12-31"),
+        )
         self.assertIsNone(second.find("period"))
         self.assertEqual(move.kleer_state, "draft")
 
     def test_no_accrual_periods_when_the_setting_is_off(self):
         self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25, "kleer_period_start": date(2026, 1, 1), "kleer_period_end": date(2026, 1, 31)}],
+            [
+                {
+                    "product_id": self.consulting,
+                    "quantity": 1,
+                    "taxes": self.vat25,
+                    "kleer_period_start": date(2026, 1, 1),
+                    "kleer_period_end": date(2026, 1, 31),
+                }
+            ],
             kleer_period_start=date(2026, 1, 1),
             kleer_period_end=date(2026, 1, 31),
         )
@@ -374,9 +507,13 @@ class TestInvoiceAccrualAndOcr(InvoiceCase):
     def test_swedish_invoices_carry_a_valid_ocr(self):
         moves = self.env["account.move"]
         for _i in range(3):
-            moves |= self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+            moves |= self.make_invoice(
+                [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+            )
         for move in moves:
-            self.assertTrue(ocr.is_valid(move.payment_reference, length_digit=True), move.payment_reference)
+            self.assertTrue(
+                ocr.is_valid(move.payment_reference, length_digit=True), move.payment_reference
+            )
             self.assertEqual(move.payment_reference, ocr.with_length_digit(str(move.id)))
 
     def test_partner_based_ocr_uses_the_customer_number(self):
@@ -385,21 +522,29 @@ class TestInvoiceAccrualAndOcr(InvoiceCase):
             [("type", "=", "sale"), ("company_id", "=", self.company.id)], limit=1
         )
         journal.invoice_reference_type = "partner"
-        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        move = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+        )
         self.assertEqual(move.payment_reference, "471169")
         self.assertTrue(ocr.is_valid(move.payment_reference, length_digit=True))
 
     def test_ocr_corrects_l10n_se_level_3(self):
-        journal = self.env["account.journal"].search([("type", "=", "sale"), ("company_id", "=", self.company.id)], limit=1)
+        journal = self.env["account.journal"].search(
+            [("type", "=", "sale"), ("company_id", "=", self.company.id)], limit=1
+        )
         if "se_ocr3" not in dict(journal._fields["invoice_reference_model"].selection):
             self.skipTest("l10n_se is not installed")
         journal.invoice_reference_model = "se_ocr3"
-        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        move = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+        )
         self.assertTrue(ocr.is_valid(move.payment_reference, length_digit=True))
 
     def test_no_ocr_for_companies_outside_sweden(self):
         self.company.country_id = self.env.ref("base.no")
-        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        move = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+        )
         self.assertEqual(move.payment_reference, move.name)
 
 
@@ -418,26 +563,36 @@ class TestInvoiceRefusals(InvoiceCase):
         self.assertIn(fragments[0], move.kleer_last_error)
 
     def test_two_taxes_on_a_line(self):
-        move = self.make_invoice([{"name": "Dubbel", "quantity": 1, "price_unit": 10, "taxes": self.vat25 | self.vat6}])
+        move = self.make_invoice(
+            [{"name": "Dubbel", "quantity": 1, "price_unit": 10, "taxes": self.vat25 | self.vat6}]
+        )
         self.assertRefused(move, "has 2 taxes", "Use one tax per line")
 
     def test_tax_kleer_cannot_express(self):
-        move = self.make_invoice([{"name": "Avgift", "quantity": 1, "price_unit": 10, "taxes": self.fixed_tax}])
+        move = self.make_invoice(
+            [{"name": "Avgift", "quantity": 1, "price_unit": 10, "taxes": self.fixed_tax}]
+        )
         self.assertRefused(move, "Miljöavgift", "not a plain VAT percentage")
 
     def test_partner_without_country(self):
         partner = self.env["res.partner"].create({"name": "Landlös AB", "is_company": True})
         partner.kleer_client_id = 202
-        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}], partner=partner)
+        move = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}], partner=partner
+        )
         self.assertRefused(move, "has no country")
 
     def test_missing_default_product(self):
         self.company.kleer_default_product_id = False
-        move = self.make_invoice([{"name": "Fri text", "quantity": 1, "price_unit": 10, "taxes": self.vat25}])
+        move = self.make_invoice(
+            [{"name": "Fri text", "quantity": 1, "price_unit": 10, "taxes": self.vat25}]
+        )
         self.assertRefused(move, "no default Kleer product is set", "Settings")
 
     def test_missing_configuration(self):
-        move = self.make_invoice([{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}])
+        move = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+        )
         self.company.kleer_token = False
         self.assertRefused(move, "Kleer is not configured")
 
@@ -445,32 +600,59 @@ class TestInvoiceRefusals(InvoiceCase):
         nok = self.env.ref("base.NOK")
         nok.active = True
         self.env["res.currency.rate"].search([("currency_id", "=", nok.id)]).unlink()
-        move = self.make_invoice([{"name": "Tjänst", "quantity": 1, "price_unit": 10, "taxes": self.vat25}], currency_id=nok)
+        move = self.make_invoice(
+            [{"name": "Tjänst", "quantity": 1, "price_unit": 10, "taxes": self.vat25}],
+            currency_id=nok,
+        )
         self.assertRefused(move, "no exchange rate for NOK")
 
     def test_unknown_currency(self):
         odd = self.env["res.currency"].create({"name": "XB1", "symbol": "¤", "rounding": 0.01})
-        self.env["res.currency.rate"].create({"currency_id": odd.id, "name": "2026-01-01", "rate": 1.0, "company_id": self.company.id})
-        move = self.make_invoice([{"name": "Tjänst", "quantity": 1, "price_unit": 10, "taxes": self.vat25}], currency_id=odd)
+        self.env["res.currency.rate"].create(
+            {
+                "currency_id": odd.id,
+                "name": "2026-01-01",
+                "rate": 1.0,
+                "company_id": self.company.id,
+            }
+        )
+        move = self.make_invoice(
+            [{"name": "Tjänst", "quantity": 1, "price_unit": 10, "taxes": self.vat25}],
+            currency_id=odd,
+        )
         self.assertRefused(move, "XB1", "not an ISO 4217 code")
 
     def test_amount_not_representable_in_ore(self):
         kwd = self.env.ref("base.KWD")
         kwd.write({"active": True, "rounding": 0.001})
         self.env["res.currency.rate"].create(
-            {"currency_id": kwd.id, "name": "2026-01-01", "inverse_company_rate": 33.5, "company_id": self.company.id}
+            {
+                "currency_id": kwd.id,
+                "name": "2026-01-01",
+                "inverse_company_rate": 33.5,
+                "company_id": self.company.id,
+            }
         )
         # 1.5 x 1.23 = 1.845 KWD: a tenth of a fils is no whole öre (cent).
-        move = self.make_invoice([{"name": "Tjänst", "quantity": 1.5, "price_unit": 1.23, "taxes": self.vat0}], currency_id=kwd)
+        move = self.make_invoice(
+            [{"name": "Tjänst", "quantity": 1.5, "price_unit": 1.23, "taxes": self.vat0}],
+            currency_id=kwd,
+        )
         self.assertAlmostEqual(move.amount_total, 1.845)
         self.assertRefused(move, "cannot be represented in öre")
 
     def test_biggest_tax_cash_rounding_is_refused(self):
         rounding = self.env["account.cash.rounding"].create(
-            {"name": "Skatteavrundning", "rounding": 1.0, "strategy": "biggest_tax", "rounding_method": "HALF-UP"}
+            {
+                "name": "Skatteavrundning",
+                "rounding": 1.0,
+                "strategy": "biggest_tax",
+                "rounding_method": "HALF-UP",
+            }
         )
         move = self.make_invoice(
-            [{"name": "Vara", "quantity": 3, "price_unit": 33.35, "taxes": self.vat25}], invoice_cash_rounding_id=rounding
+            [{"name": "Vara", "quantity": 3, "price_unit": 33.35, "taxes": self.vat25}],
+            invoice_cash_rounding_id=rounding,
         )
         self.assertRefused(move, "cash rounding", "Add a rounding line")
 

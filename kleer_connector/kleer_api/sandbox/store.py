@@ -527,10 +527,14 @@ class Store:
             raise ApiError(400, f"currency-rate: must be positive, got {text}")
         if currency == accounting:
             if rate != 1:
-                raise ApiError(400, f"currency-rate: {currency} is the accounting currency, rate must be 1")
+                raise ApiError(
+                    400, f"currency-rate: {currency} is the accounting currency, rate must be 1"
+                )
             return
         day = child_text(invoice, "invoice-date")[:10]
-        known = [(d, r) for f, t, d, r in comp.rates if f == currency and t == accounting and d <= day]
+        known = [
+            (d, r) for f, t, d, r in comp.rates if f == currency and t == accounting and d <= day
+        ]
         if known:
             expected = decimal.Decimal(max(known)[1])
             if not expected / 2 <= rate <= expected * 2:
