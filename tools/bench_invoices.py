@@ -7,7 +7,8 @@ per invoice, for growing batches, against the in-process sandbox.
 BENCH_DB must have ``kleer_connector`` installed (no demo data); the script
 commits into it (a company "Kleer Bench AB" and its invoices). Each size is
 posted first (SQL per posted invoice, the enqueue included), then sent as
-ONE queue batch (``kleer.job._process_jobs(limit=N)``). Documents are
+ONE queue batch (``kleer.job._process_jobs(limit=N)``; in certified mode
+followed by the cron that reads the Kleer numbers in bulk). Documents are
 rendered as HTML, as Odoo does in test mode, because this machine has no
 wkhtmltopdf: the figure includes the report rendering, not the PDF engine.
 """
@@ -88,6 +89,11 @@ def main(argv=None):
                 done = env["kleer.job"]._process_jobs(limit=n)
                 seconds = time.monotonic() - started
                 send_sql = sql_db.sql_counter - before
+                if args.mode == "certified":  # the numbers, read in bulk by their cron
+                    env["account.move"]._cron_kleer_invoice_numbers()
+                    seconds = time.monotonic() - started
+                    send_sql = sql_db.sql_counter - before
+                    assert all(env["account.move"].browse(moves.ids).mapped("kleer_invoice_nr"))
                 states = Counter(env["account.move"].browse(moves.ids).mapped("kleer_state"))
             kinds = Counter(f"{r.method} {_kind(r.rel_path)}" for r in sandbox.requests)
             assert done == n, (done, n)

@@ -458,6 +458,8 @@ class KleerClient:
         # POST company/{cid}/client/invoice/{id}/certify -> ok   [?] NOT
         # confirmed by any public source: the project's choice, modelled on
         # DEV's "POST event/approve -> ok". Correct it here once known.
+        # The answer carries no invoice number: callers read it afterwards
+        # (invoice(id), or invoices(filter="certified") in bulk).
         root = self._request("POST", f"client/invoice/{int(invoice_id)}/certify")
         codec.expect_root(root, "ok")
 
