@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from odoo_env import ADDON, ADDON_DIR, REPO, Odoo, odoo_env  # noqa: E402
+from odoo_env import ADDON, ADDON_DIR, L10N_SE, REPO, Odoo, odoo_env  # noqa: E402
 from pgtmp import PgCluster, PgError, free_port, install_signal_handlers, make_tempdir, port_is_free  # noqa: E402
 
 DB = "kleer_demo"
-MODULES = f"{ADDON},l10n_se"
+MODULES = f"{ADDON},{L10N_SE}"
 SANDBOX_TOKEN = "sandbox-token"
 SANDBOX_COMPANY = "1"
 COMPANY_XMLIDS = {

@@ -12,6 +12,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 ADDON = "kleer_connector"
 ADDON_DIR = REPO / ADDON
+# The Swedish localisation: the addon's real-world setting (chart, OCR
+# references, VAT number checks through base_vat). The addon depends only on account.
+L10N_SE = "l10n_se"
 PYTHON = sys.executable
 NO_ODOO_LINE = (
     "!!! ODOO NOT INSTALLED: skipping the addon's Odoo tests "

@@ -2,9 +2,9 @@
 
 1. The pure-Python tests: ``python3 -m pytest tests`` (repo-root ``tests/``).
 2. If Odoo is importable: a throwaway PostgreSQL cluster, a fresh database on
-   which ``kleer_connector`` is installed (without demo data) with the addon's
-   Odoo tests enabled, a check that the install log holds no warning about the
-   addon, and an uninstall check.
+   which ``kleer_connector`` (with ``--l10n-se``: and ``l10n_se``) is installed
+   without demo data, with the addon's Odoo tests enabled, a check that the
+   install log holds no warning about the addon, and an uninstall check.
 
 It closes with one line, ``N passed, N failed, N skipped``, and exits non-zero
 on any failure.  ``./run-tests --help`` lists the options.
@@ -22,13 +22,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from odoo_env import ADDON, ADDON_DIR, NO_ODOO_LINE, PYTHON, REPO, Odoo, odoo_env  # noqa: E402
+from odoo_env import (  # noqa: E402
+    ADDON,
+    ADDON_DIR,
+    L10N_SE,
+    NO_ODOO_LINE,
+    PYTHON,
+    REPO,
+    Odoo,
+    odoo_env,
+)
 from pgtmp import PgCluster, PgError, free_port, install_signal_handlers, make_tempdir  # noqa: E402
 
 # Switch on once the addon has Odoo tests for good: then a run in which no
 # Odoo test ran fails even if kleer_connector/tests/ were missing.  Without it,
 # a run fails on zero Odoo tests only when kleer_connector/tests/ imports some.
 REQUIRE_ODOO_TESTS = False
+# Switch on to test, by default, in the addon's real-world setting: installed
+# together with the Swedish localisation (also: ./run-tests --l10n-se).
+WITH_L10N_SE = False
 
 DB = "kc_test"
 TEST_TIMEOUT = 3600  # seconds for install + tests
@@ -275,7 +287,8 @@ def run_odoo_tests(args, tmp):
         return Counts(), None
     if not odoo.version.startswith("18."):
         print(f"warning: this addon targets Odoo 18.0, found Odoo {odoo.version}")
-    banner(f"Odoo {odoo.version} tests: install {ADDON} on a fresh database")
+    modules = f"{ADDON},{L10N_SE}" if args.l10n_se or WITH_L10N_SE else ADDON
+    banner(f"Odoo {odoo.version} tests: install {modules} on a fresh database")
     counts = Counts()
     problems = []
     pg = PgCluster(tmp / "pg")
@@ -289,7 +302,7 @@ def run_odoo_tests(args, tmp):
             DB,
             data_dir,
             "-i",
-            ADDON,
+            modules,
             "--without-demo=all",  # truthy string = no demo data (18.0 semantics)
             "--test-enable",
             "--test-tags",
@@ -393,6 +406,9 @@ def parse_args(argv):
         "--keep", action="store_true", help="keep the cluster and database, print how to connect"
     )
     parser.add_argument("--no-uninstall", action="store_true", help="skip the uninstall check")
+    parser.add_argument(
+        "--l10n-se", action="store_true", help=f"install {L10N_SE} too (Swedish localisation)"
+    )
     parser.add_argument(
         "--verbose",
         action="store_true",
