@@ -232,8 +232,8 @@ def print_welcome(http_port, base_url, company):
  Kleer sandbox:   {base_url}   token {SANDBOX_TOKEN}, company id {SANDBOX_COMPANY}
  Kleer is set up on "{name}" (the admin's current company).
  Try it:
-  1. Invoicing > Customers > Invoices: open a draft invoice (or create one) and Confirm it.
-  2. The invoice shows its Kleer badge (queued, then sent once the Kleer job runs).
+  1. Invoicing > Customers > Invoices > New: a customer, a product line, then Confirm.
+  2. Its Kleer badge turns from "queued" to "draft" (sent; certify it in Kleer) in seconds.
   3. Invoicing > Configuration > Kleer > Sync log shows what went to the sandbox.
  Ctrl-C stops Odoo, the sandbox and PostgreSQL.
 ==================================================================
