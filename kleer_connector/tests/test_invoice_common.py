@@ -44,6 +44,12 @@ class InvoiceCase(KleerCase):
         env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
         company.currency_id = sek  # the generic chart brings USD; Kleer books in SEK
         cls.company = company
+        # Odoo's own reference model; with l10n_se installed, Swedish journals
+        # default to its "se_ocr2" (tested on its own).
+        cls.sale_journal = env["account.journal"].search(
+            [("type", "=", "sale"), ("company_id", "=", company.id)], limit=1
+        )
+        cls.sale_journal.invoice_reference_model = "odoo"
         cls.configure_kleer(company, kleer_invoice_mode="draft")
 
         def tax(name, amount, **kw):

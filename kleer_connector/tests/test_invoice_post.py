@@ -152,6 +152,30 @@ class TestInvoiceMapping(InvoiceCase):
             self.assertEqual(move.kleer_invoice_nr, int(kleer["invoice-nr"]))
             self.assertGreater(move.kleer_invoice_nr, 0)
 
+    def test_categories_and_delivery_type(self):
+        Tag = self.env["res.partner.category"]
+        if "kleer_entry_id" not in Tag._fields:
+            self.skipTest("categories are not linked to Kleer in this build")
+        tags = Tag.create([{"name": "Stockholm"}, {"name": "Göteborg"}, {"name": "Projekt Alfa"}])
+        for tag, entry, dimension in zip(tags, (10, 11, 20), (1, 1, 2), strict=True):
+            tag.write({"kleer_entry_id": entry, "kleer_dimension_id": dimension})
+        self.customer.category_id = tags
+        self.customer.with_company(self.company).invoice_sending_method = "email"
+        self.make_invoice(
+            [
+                {"product_id": self.consulting, "quantity": 1, "taxes": self.vat25},
+                {"name": "Frakt", "quantity": 1, "price_unit": 49, "taxes": self.vat25},
+            ]
+        )
+        self.process_queue()
+        root = self.last_invoice_xml()
+        for row in rows_of(root):
+            # One entry per Kleer dimension: Stockholm (lowest id) and Alfa.
+            self.assertEqual(
+                [e.findtext("id") for e in row.findall("dimensions/dimension-entry")], ["10", "20"]
+            )
+        self.assertEqual(root.findtext("delivery-type"), "Email")
+
     def test_queued_twice_is_sent_once(self):
         move = self.make_invoice(
             [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
@@ -528,16 +552,31 @@ class TestInvoiceAccrualAndOcr(InvoiceCase):
         self.assertEqual(move.payment_reference, "471169")
         self.assertTrue(ocr.is_valid(move.payment_reference, length_digit=True))
 
+    def test_l10n_se_level_2_is_kept(self):
+        journal = self.sale_journal
+        if "se_ocr2" not in dict(journal._fields["invoice_reference_model"].selection):
+            self.skipTest("l10n_se is not installed")
+        journal.invoice_reference_model = "se_ocr2"
+        move = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+        )
+        self.assertEqual(move.payment_reference, ocr.with_check_digit(str(move.id)))
+
     def test_ocr_corrects_l10n_se_level_3(self):
         journal = self.env["account.journal"].search(
             [("type", "=", "sale"), ("company_id", "=", self.company.id)], limit=1
         )
         if "se_ocr3" not in dict(journal._fields["invoice_reference_model"].selection):
             self.skipTest("l10n_se is not installed")
-        journal.invoice_reference_model = "se_ocr3"
+        journal.write({"invoice_reference_model": "se_ocr3", "invoice_reference_type": "partner"})
+        self.customer.ref = "12345678"
+        # l10n_se alone writes the length digit "1" (first digit of 10): invalid.
+        plain = self.env["account.move"].new({"partner_id": self.customer.id})
+        self.assertEqual(plain._get_invoice_reference_se_ocr3("12345678")[-2], "1")
         move = self.make_invoice(
             [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
         )
+        self.assertEqual(move.payment_reference, "1234567806")
         self.assertTrue(ocr.is_valid(move.payment_reference, length_digit=True))
 
     def test_no_ocr_for_companies_outside_sweden(self):
