@@ -332,9 +332,13 @@ class ResPartner(models.Model):
             )
         if client_hash(payload) != client_hash(current):
             client.update_client(kleer_id, payload)
-        partner.kleer_sync_hash = f"{odoo_hash}:{client_hash(payload)}"
-        if job is not None:
-            job._commit()
+        new_hash = f"{odoo_hash}:{client_hash(payload)}"
+        # Unchanged rows are not written: workers posting several invoices
+        # of one customer would otherwise collide on this row.
+        if partner.kleer_sync_hash != new_hash:
+            partner.kleer_sync_hash = new_hash
+            if job is not None:
+                job._commit()
         return kleer_id
 
     def _kleer_known_entries(self, company):
