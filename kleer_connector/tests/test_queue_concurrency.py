@@ -155,10 +155,17 @@ class TestQueueConcurrencyInvoices(LoopbackRequests, BaseCase):
             tax = env["account.tax"].create(
                 {"name": "Moms 25 % samtidig", "amount": 25, "company_id": company.id}
             )
-            product = env["product.product"].create({"name": "Konsulttimme samtidig"})
+            product = env["product.product"].create(
+                {"name": "Konsulttimme samtidig", "company_id": company.id}
+            )
             product.kleer_product_id = 101
+            # Company-bound: committed data must not show up in other tests.
             customer = env["res.partner"].create(
-                {"name": "Kund samtidig", "country_id": env.ref("base.se").id}
+                {
+                    "name": "Kund samtidig",
+                    "country_id": env.ref("base.se").id,
+                    "company_id": company.id,
+                }
             )
             customer.kleer_client_id = 201
             # Linked and in step with Kleer, as after a customer sync.
