@@ -40,7 +40,20 @@ def peak_mib():
 
 def psql(args, sql, db="postgres"):
     subprocess.run(
-        ["psql", "-q", "-h", args.db_host, "-p", str(args.db_port), "-U", args.db_user, "-d", db, "-c", sql],
+        [
+            "psql",
+            "-q",
+            "-h",
+            args.db_host,
+            "-p",
+            str(args.db_port),
+            "-U",
+            args.db_user,
+            "-d",
+            db,
+            "-c",
+            sql,
+        ],
         check=True,
     )
 
@@ -50,10 +63,25 @@ def prepare_db(args, odoo_addons):
     psql(args, f'CREATE DATABASE "{args.db}" TEMPLATE "{args.template}"')
     subprocess.run(
         [
-            sys.executable, "-m", "odoo", "-d", args.db,
-            "--db_host", args.db_host, "--db_port", str(args.db_port), "--db_user", args.db_user,
-            "--addons-path", f"{odoo_addons},{REPO}", "-i", "kleer_connector",
-            "--without-demo=all", "--stop-after-init", "--no-http", "--log-level=warn",
+            sys.executable,
+            "-m",
+            "odoo",
+            "-d",
+            args.db,
+            "--db_host",
+            args.db_host,
+            "--db_port",
+            str(args.db_port),
+            "--db_user",
+            args.db_user,
+            "--addons-path",
+            f"{odoo_addons},{REPO}",
+            "-i",
+            "kleer_connector",
+            "--without-demo=all",
+            "--stop-after-init",
+            "--no-http",
+            "--log-level=warn",
         ],
         check=True,
         cwd="/",
@@ -89,10 +117,19 @@ class SandboxProcess:
         self.token, self.company_id = seed_module.TOKEN, seed_module.COMPANY_ID
         self.state_file = f"/tmp/kleer-bench-{os.getpid()}.json"
         subprocess.run(
-            [sys.executable, __file__, "--make-state", self.state_file, "--count", str(count)], check=True
+            [sys.executable, __file__, "--make-state", self.state_file, "--count", str(count)],
+            check=True,
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kleer_api.sandbox", "--port", "0", "--state-file", self.state_file],
+            [
+                sys.executable,
+                "-m",
+                "kleer_api.sandbox",
+                "--port",
+                "0",
+                "--state-file",
+                self.state_file,
+            ],
             cwd=REPO / "kleer_connector",
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -110,9 +147,7 @@ class SandboxProcess:
 
 
 def written_rows(env):
-    env.cr.execute(
-        "SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_xact_user_tables"
-    )
+    env.cr.execute("SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_xact_user_tables")
     return env.cr.fetchone()[0] or 0
 
 
@@ -156,7 +191,9 @@ def measure(label, registry, fn, use_tracemalloc=False):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db-host", default="127.0.0.1")
     parser.add_argument("--db-port", type=int, default=5432)
     parser.add_argument("--db-user", default="odoo")
@@ -166,7 +203,9 @@ def main():
     parser.add_argument("--tracemalloc", action="store_true", help="also a traced (untimed) pull")
     parser.add_argument("--csv-import", action="store_true", help="also time Odoo's own import")
     parser.add_argument("--keep", action="store_true", help="keep the database")
-    parser.add_argument("--in-process", action="store_true", help="serve the sandbox from this process")
+    parser.add_argument(
+        "--in-process", action="store_true", help="serve the sandbox from this process"
+    )
     parser.add_argument("--make-state", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.make_state:
@@ -186,8 +225,15 @@ def main():
     prepare_db(args, odoo_addons)
     config.parse_config(
         [
-            "--db_host", args.db_host, "--db_port", str(args.db_port), "--db_user", args.db_user,
-            "--addons-path", f"{odoo_addons},{REPO}", "--log-level=warn",
+            "--db_host",
+            args.db_host,
+            "--db_port",
+            str(args.db_port),
+            "--db_user",
+            args.db_user,
+            "--addons-path",
+            f"{odoo_addons},{REPO}",
+            "--log-level=warn",
         ]
     )
     from kleer_api.sandbox import SandboxServer
@@ -202,7 +248,9 @@ def main():
         # Seeded and served by other processes, so that the memory figures
         # are the connector's alone (the sandbox keeps its own copy).
         sandbox = SandboxProcess(args.count)
-    print(f"sandbox seeded with {args.count} clients in {time.perf_counter() - t0:.1f} s", flush=True)
+    print(
+        f"sandbox seeded with {args.count} clients in {time.perf_counter() - t0:.1f} s", flush=True
+    )
     results = []
     try:
         with registry.cursor() as cr:
@@ -224,20 +272,47 @@ def main():
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 company = env["res.company"].browse(company_id)
                 ok = env["kleer.sync"]._run_sync("customers", company)
-                state = env["kleer.sync.state"].search([("company_id", "=", company_id), ("sync", "=", "customers")])
+                state = env["kleer.sync.state"].search(
+                    [("company_id", "=", company_id), ("sync", "=", "customers")]
+                )
                 return f"ok={ok}: {state.last_message}"
 
-        results.append(measure(f"pull of {args.count + 2} clients into an empty company", registry, pull))
+        results.append(
+            measure(f"pull of {args.count + 2} clients into an empty company", registry, pull)
+        )
         results.append(measure("unchanged re-run", registry, pull))
         if args.tracemalloc:
-            results.append(measure("unchanged re-run, traced (not timed)", registry, pull, use_tracemalloc=True))
+            results.append(
+                measure(
+                    "unchanged re-run, traced (not timed)", registry, pull, use_tracemalloc=True
+                )
+            )
         if args.csv_import:
+
             def csv_import():
-                fields = ["name", "email", "vat", "company_registry", "street", "zip", "city", "is_company",
-                          "customer_rank"]
+                fields = [
+                    "name",
+                    "email",
+                    "vat",
+                    "company_registry",
+                    "street",
+                    "zip",
+                    "city",
+                    "is_company",
+                    "customer_rank",
+                ]
                 rows = [
-                    [f"Import Kund {i} AB", f"imp{i}@kund.example.se", f"SE66{i:08d}01", f"66{i:08d}",
-                     f"Gatan {i}", "111 22", "Stockholm", "1" if i % 3 else "0", "1"]
+                    [
+                        f"Import Kund {i} AB",
+                        f"imp{i}@kund.example.se",
+                        f"SE66{i:08d}01",
+                        f"66{i:08d}",
+                        f"Gatan {i}",
+                        "111 22",
+                        "Stockholm",
+                        "1" if i % 3 else "0",
+                        "1",
+                    ]
                     for i in range(args.count)
                 ]
                 with registry.cursor() as cr:
@@ -245,19 +320,29 @@ def main():
                     res = env["res.partner"].load(fields, rows)
                     return f"{len(res['ids'] or [])} imported, {len(res['messages'])} messages"
 
-            results.append(measure(f"Odoo's own import (res.partner.load) of {args.count} customers",
-                                   registry, csv_import))
+            results.append(
+                measure(
+                    f"Odoo's own import (res.partner.load) of {args.count} customers",
+                    registry,
+                    csv_import,
+                )
+            )
     finally:
         sandbox.stop()
     for fig in results:
         count = args.count + 2
         print(
-            f"\n{fig['label']}\n  {fig['result']}\n  {fig['seconds']} s, {fig['statements']} SQL statements "
+            f"\n{fig['label']}\n  {fig['result']}\n"
+            f"  {fig['seconds']} s, {fig['statements']} SQL statements "
             f"({fig['statements'] / count:.2f} per client), RSS +{fig['rss_growth_mib']} MiB "
             f"(peak +{fig['peak_rss_growth_mib']} MiB)"
-            + (f", tracemalloc peak {fig['tracemalloc_peak_mib']} MiB" if fig["tracemalloc_peak_mib"] else "")
-            + f"\n  partners {fig['partners_before_after'][0]} -> {fig['partners_before_after'][1]}, "
-            f"partner write_date changed: {fig['max_write_date_changed']}"
+            + (
+                f", tracemalloc peak {fig['tracemalloc_peak_mib']} MiB"
+                if fig["tracemalloc_peak_mib"]
+                else ""
+            )
+            + "\n  partners {} -> {}, ".format(*fig["partners_before_after"])
+            + f"partner write_date changed: {fig['max_write_date_changed']}"
         )
     if not args.keep:
         registry.delete(args.db) if hasattr(registry, "delete") else None

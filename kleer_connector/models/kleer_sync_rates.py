@@ -30,26 +30,38 @@ class KleerSync(models.AbstractModel):
         for currency in currencies:
             try:
                 with self.env.cr.savepoint():
-                    stats["written" if self._kleer_rate_apply(company, run, currency) else "unchanged"] += 1
+                    stats[
+                        "written" if self._kleer_rate_apply(company, run, currency) else "unchanged"
+                    ] += 1
             except Exception as exc:  # noqa: BLE001 - logged, the rest go on
                 stats["failed"] += 1
                 self.env["kleer.job"]._record_pull_failure(
                     company, "res.currency", "pull", currency.id, exc, currency.name
                 )
-        return self.env._("%(written)s written, %(unchanged)s unchanged, %(failed)s failed", **stats)
+        return self.env._(
+            "%(written)s written, %(unchanged)s unchanged, %(failed)s failed", **stats
+        )
 
     @api.model
     def _kleer_rate_apply(self, company, run, currency):
         """Write today's rate of ``currency`` when it differs; True if written."""
         today = fields.Date.context_today(self.with_company(company))
-        found = run.client(company).exchange_rate(currency.name, company.currency_id.name, on_date=today)
+        found = run.client(company).exchange_rate(
+            currency.name, company.currency_id.name, on_date=today
+        )
         rate = found.rate
         if rate is None or rate <= Decimal(0):
-            raise KleerMappingError(self.env._("Kleer gave no usable rate for %(cur)s.", cur=currency.name))
+            raise KleerMappingError(
+                self.env._("Kleer gave no usable rate for %(cur)s.", cur=currency.name)
+            )
         Rate = self.env["res.currency.rate"].with_company(company)
         root = company.root_id
         latest = Rate.search(
-            [("currency_id", "=", currency.id), ("company_id", "=", root.id), ("name", "<=", today)],
+            [
+                ("currency_id", "=", currency.id),
+                ("company_id", "=", root.id),
+                ("name", "<=", today),
+            ],
             order="name desc",
             limit=1,
         )
@@ -60,7 +72,12 @@ class KleerSync(models.AbstractModel):
             latest.write({"inverse_company_rate": value})
         else:
             Rate.create(
-                {"currency_id": currency.id, "company_id": root.id, "name": today, "inverse_company_rate": value}
+                {
+                    "currency_id": currency.id,
+                    "company_id": root.id,
+                    "name": today,
+                    "inverse_company_rate": value,
+                }
             )
         return True
 
@@ -74,4 +91,6 @@ class ResCurrency(models.Model):
         if not currency:
             raise KleerMappingError(self.env._("The currency no longer exists."))
         written = self.env["kleer.sync"]._kleer_rate_apply(job.company_id, run, currency)
-        return {"message": self.env._("Rate written.") if written else self.env._("Rate unchanged.")}
+        return {
+            "message": self.env._("Rate written.") if written else self.env._("Rate unchanged.")
+        }

@@ -28,7 +28,11 @@ class KleerUser(models.Model):
     )
 
     _sql_constraints = [
-        ("company_kleer_uniq", "unique(company_id, kleer_id)", "A Kleer user is mirrored once per company."),
+        (
+            "company_kleer_uniq",
+            "unique(company_id, kleer_id)",
+            "A Kleer user is mirrored once per company.",
+        ),
     ]
 
     @api.onchange("user_id")
@@ -41,7 +45,9 @@ class KleerUser(models.Model):
         if not user:
             return self.browse()
         found = self.sudo().search(
-            [("company_id", "=", company.id), ("user_id", "=", user.id)], limit=1, order="active desc, id"
+            [("company_id", "=", company.id), ("user_id", "=", user.id)],
+            limit=1,
+            order="active desc, id",
         )
         if not found and user.email:
             # Not linked yet (users sync not run since): match by email.

@@ -49,10 +49,29 @@ INCOMPLETE = "!"  # hash suffix: applied, but a mapping was missing
 
 def product_hash(p):
     text = json.dumps(
-        [p.name, p.type, p.unit, int(p.price or 0), p.account_nr, str(p.vat_percentage), p.foreign_id],
+        [
+            p.name,
+            p.type,
+            p.unit,
+            int(p.price or 0),
+            p.account_nr,
+            str(p.vat_percentage),
+            p.foreign_id,
+        ],
         default=str,
     )
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _match_unlinked(p, by_code, hashes, claimed):
+    """The Odoo product of a Kleer product not linked yet: by our foreign id
+    (``odoo-product-<id>``), then by internal reference; never one already
+    taken by another Kleer product."""
+    fid = p.foreign_id or ""
+    pid = int(fid[13:]) if fid.startswith("odoo-product-") and fid[13:].isdigit() else None
+    if pid not in hashes or pid in claimed:
+        pid = by_code.get(fid) if fid else None
+    return None if pid in claimed else pid
 
 
 class ProductProduct(models.Model):
@@ -64,7 +83,9 @@ class ProductProduct(models.Model):
     def _kleer_job_pull(self, job, run):
         company = job.company_id
         product = run.client(company).product(job.kleer_ref)
-        message = self.env["kleer.sync"]._kleer_products_apply(company, [product], raise_errors=True)
+        message = self.env["kleer.sync"]._kleer_products_apply(
+            company, [product], raise_errors=True
+        )
         return {"kleer_id": product.id, "message": message}
 
 
@@ -73,24 +94,32 @@ class _ProductMaps:
         self.env = env
         self.company = company
         self.uoms = {}
-        for uom in env["uom.uom"].with_context(active_test=False).search([], order="active desc, id desc"):
+        for uom in (
+            env["uom.uom"].with_context(active_test=False).search([], order="active desc, id desc")
+        ):
             self.uoms[(uom.with_context(lang="en_US").name or "").lower()] = uom.id
             self.uoms[(uom.name or "").lower()] = uom.id
         self.default_uom = env.ref("uom.product_uom_unit").id
-        taxes = env["account.tax"].with_company(company).search(
-            [
-                *env["account.tax"]._check_company_domain(company),
-                ("type_tax_use", "=", "sale"),
-                ("amount_type", "=", "percent"),
-            ],
-            order="sequence, id",
+        taxes = (
+            env["account.tax"]
+            .with_company(company)
+            .search(
+                [
+                    *env["account.tax"]._check_company_domain(company),
+                    ("type_tax_use", "=", "sale"),
+                    ("amount_type", "=", "percent"),
+                ],
+                order="sequence, id",
+            )
         )
         self.taxes = {}
         for tax in taxes.filtered(lambda t: not t.price_include):
             self.taxes.setdefault(round(tax.amount, 4), tax.id)
         self.company_tax_ids = set(taxes.ids)
-        accounts = env["account.account"].with_company(company).search(
-            env["account.account"]._check_company_domain(company)
+        accounts = (
+            env["account.account"]
+            .with_company(company)
+            .search(env["account.account"]._check_company_domain(company))
         )
         self.accounts = {a.code: a.id for a in accounts if a.code}
         self.decimals = company.currency_id.decimal_places
@@ -115,7 +144,11 @@ class _ProductMaps:
             if tax:
                 vals["taxes_id"] = tax
             else:
-                problems.append(self.env._("no sales tax of %(vat)s %% (excluded from price)", vat=p.vat_percentage))
+                problems.append(
+                    self.env._(
+                        "no sales tax of %(vat)s %% (excluded from price)", vat=p.vat_percentage
+                    )
+                )
         if p.account_nr:
             account = self.accounts.get(str(p.account_nr))
             if account:
@@ -134,7 +167,9 @@ class KleerSync(models.AbstractModel):
 
     @api.model
     def _kleer_products_index(self, company):
-        self.env["product.product"].flush_model(["kleer_product_id", "kleer_sync_hash", "default_code"])
+        self.env["product.product"].flush_model(
+            ["kleer_product_id", "kleer_sync_hash", "default_code"]
+        )
         self.env.cr.execute(
             """
             SELECT id, default_code,
@@ -167,19 +202,14 @@ class KleerSync(models.AbstractModel):
             if raise_errors:
                 raise exc
             stats["failed"] += 1
-            env["kleer.job"]._record_pull_failure(company, "product.product", "pull", p.id, exc, p.name)
+            env["kleer.job"]._record_pull_failure(
+                company, "product.product", "pull", p.id, exc, p.name
+            )
 
         for start in range(0, len(products), SLICE):
             new = []
             for p in products[start : start + SLICE]:
-                pid = by_kleer.get(p.id)
-                if not pid:
-                    fid = p.foreign_id or ""
-                    pid = int(fid[13:]) if fid.startswith("odoo-product-") and fid[13:].isdigit() else None
-                    if pid not in hashes or pid in claimed:
-                        pid = by_code.get(fid) if fid else None
-                    if pid in claimed:
-                        pid = None
+                pid = by_kleer.get(p.id) or _match_unlinked(p, by_code, hashes, claimed)
                 h = product_hash(p)
                 if pid and hashes.get(pid, "").rstrip(INCOMPLETE) == h and not raise_errors:
                     stats["unchanged"] += 1
@@ -201,44 +231,58 @@ class KleerSync(models.AbstractModel):
                         new.append((p, vals))
                     if problems:
                         exc = KleerMappingError(
-                            self.env._("Kleer product %(name)s: %(problems)s.", name=p.name, problems="; ".join(problems))
+                            self.env._(
+                                "Kleer product %(name)s: %(problems)s.",
+                                name=p.name,
+                                problems="; ".join(problems),
+                            )
                         )
                         if raise_errors:
                             raise exc
-                        env["kleer.job"]._record_pull_failure(company, "product.product", "pull", p.id, exc, p.name)
+                        env["kleer.job"]._record_pull_failure(
+                            company, "product.product", "pull", p.id, exc, p.name
+                        )
                 except Exception as exc:  # noqa: BLE001 - logged, the rest go on
                     report(p, exc)
             if new:
-                vals_list = []
-                for p, vals in new:
-                    tax = vals.pop("taxes_id", None)
-                    vals.update(kleer_product_id=p.id, taxes_id=[Command.set([tax] if tax else [])])
-                    if "uom_id" in vals:
-                        vals["uom_po_id"] = vals["uom_id"]
-                    vals_list.append(vals)
-                try:
-                    with env.cr.savepoint():
-                        created = Product.create(vals_list)
-                        env.flush_all()
-                    stats["created"] += len(created)
-                except Exception:  # noqa: BLE001 - isolate the bad ones
-                    env.invalidate_all()
-                    for (p, _vals), vals in zip(new, vals_list):
-                        try:
-                            with env.cr.savepoint():
-                                Product.create(vals)
-                                env.flush_all()
-                            stats["created"] += 1
-                        except Exception as exc:  # noqa: BLE001
-                            env.invalidate_all()
-                            report(p, exc)
+                self._kleer_products_create(Product, new, stats, report)
             env.flush_all()
             # The sync runs on its own cursor: commit each slice.
             env.cr.commit()  # pylint: disable=invalid-commit
             env.invalidate_all()
         return self.env._(
-            "%(created)s created, %(updated)s updated, %(unchanged)s unchanged, %(failed)s failed", **stats
+            "%(created)s created, %(updated)s updated, %(unchanged)s unchanged, %(failed)s failed",
+            **stats,
         )
+
+    @api.model
+    def _kleer_products_create(self, Product, new, stats, report):
+        """Create a slice in one go; when that fails, one by one so that only
+        the bad ones are reported."""
+        env = Product.env
+        vals_list = []
+        for p, vals in new:
+            tax = vals.pop("taxes_id", None)
+            vals.update(kleer_product_id=p.id, taxes_id=[Command.set([tax] if tax else [])])
+            if "uom_id" in vals:
+                vals["uom_po_id"] = vals["uom_id"]
+            vals_list.append(vals)
+        try:
+            with env.cr.savepoint():
+                created = Product.create(vals_list)
+                env.flush_all()
+            stats["created"] += len(created)
+        except Exception:  # noqa: BLE001 - isolate the bad ones
+            env.invalidate_all()
+            for (p, _vals), vals in zip(new, vals_list, strict=True):
+                try:
+                    with env.cr.savepoint():
+                        Product.create(vals)
+                        env.flush_all()
+                    stats["created"] += 1
+                except Exception as exc:  # noqa: BLE001
+                    env.invalidate_all()
+                    report(p, exc)
 
     @api.model
     def _kleer_product_update(self, product, p, vals, maps):
@@ -252,13 +296,22 @@ class KleerSync(models.AbstractModel):
             if current != value:
                 diff[key] = value
         if "uom_id" in diff:
-            if product.uom_id.category_id.id != product.env["uom.uom"].browse(diff["uom_id"]).category_id.id:
+            if (
+                product.uom_id.category_id.id
+                != product.env["uom.uom"].browse(diff["uom_id"]).category_id.id
+            ):
                 raise KleerMappingError(
-                    self.env._("Unit %(unit)s cannot replace the product's unit %(old)s.", unit=p.unit, old=product.uom_id.name)
+                    self.env._(
+                        "Unit %(unit)s cannot replace the product's unit %(old)s.",
+                        unit=p.unit,
+                        old=product.uom_id.name,
+                    )
                 )
         if tax:
             own = set(product.taxes_id.ids) & maps.company_tax_ids
             if own != {tax}:
-                diff["taxes_id"] = [Command.unlink(t) for t in own if t != tax] + [Command.link(tax)]
+                diff["taxes_id"] = [Command.unlink(t) for t in own if t != tax] + [
+                    Command.link(tax)
+                ]
         if diff:
             product.write(diff)

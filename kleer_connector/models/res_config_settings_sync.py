@@ -1,4 +1,4 @@
-""""Sync now" buttons and last successful runs in the Kleer settings."""
+""" "Sync now" buttons and last successful runs in the Kleer settings."""
 
 from odoo import fields, models
 
@@ -28,8 +28,10 @@ class ResConfigSettings(models.TransientModel):
         self.ensure_one()
         company = self.company_id
         ok = self.env["kleer.sync"].with_company(company)._run_sync(name, company)
-        state = self.env["kleer.sync.state"].sudo().search(
-            [("company_id", "=", company.id), ("sync", "=", name)]
+        state = (
+            self.env["kleer.sync.state"]
+            .sudo()
+            .search([("company_id", "=", company.id), ("sync", "=", name)])
         )
         return {
             "type": "ir.actions.client",

@@ -137,7 +137,11 @@ def split_hash(value):
 
 
 def _s(value):
-    return (value or "").strip() if isinstance(value, str) else ("" if value in (None, False) else value)
+    return (
+        (value or "").strip()
+        if isinstance(value, str)
+        else ("" if value in (None, False) else value)
+    )
 
 
 def term_days(term):
@@ -158,7 +162,7 @@ class ResPartner(models.Model):
     kleer_contact = fields.Char(
         "Your reference",
         help="The customer's contact person, sent to Kleer as the client's contact "
-        "(\"Er referens\" on invoices).",
+        '("Er referens" on invoices).',
     )
     kleer_currency_id = fields.Many2one(
         "res.currency",

@@ -9,7 +9,8 @@ class ResPartnerCategory(models.Model):
         "Kleer dimension entry id",
         company_dependent=True,
         copy=False,
-        help="The Kleer dimension entry (category) this tag stands for; set by the categories sync.",
+        help="The Kleer dimension entry (category) this tag stands for; "
+        "set by the categories sync.",
     )
     kleer_dimension_id = fields.Integer(
         "Kleer dimension id",

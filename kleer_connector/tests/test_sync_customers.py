@@ -4,7 +4,7 @@ no-change run that writes and sends nothing."""
 
 from odoo.tests import tagged
 
-from ..kleer_api.sandbox.seed import client_element, _address
+from ..kleer_api.sandbox.seed import _address, client_element
 from ..models.res_partner import client_hash, partner_foreign_id, split_hash
 from .common import KleerCase
 
@@ -26,9 +26,11 @@ class TestSyncCustomers(KleerCase):
         return ok
 
     def state_message(self, name="customers"):
-        return self.env["kleer.sync.state"].search(
-            [("company_id", "=", self.company.id), ("sync", "=", name)]
-        ).last_message
+        return (
+            self.env["kleer.sync.state"]
+            .search([("company_id", "=", self.company.id), ("sync", "=", name)])
+            .last_message
+        )
 
     def kleer_partners(self):
         return self.Partner.search([("kleer_client_id", "!=", 0)])
@@ -83,17 +85,30 @@ class TestSyncCustomers(KleerCase):
             self.assertTrue(self.sync())
         self.env.cr.execute("SELECT max(write_date) FROM res_partner")
         self.assertEqual(self.env.cr.fetchone()[0], before, "an unchanged run writes no partner")
-        self.assertEqual([r.method for r in self.sandbox.requests], ["GET", "GET"], "only the client list is read")
-        self.assertEqual(self.env["kleer.job"].search_count([]), jobs_before, "nothing queued for Kleer")
+        self.assertEqual(
+            [r.method for r in self.sandbox.requests],
+            ["GET", "GET"],
+            "only the client list is read",
+        )
+        self.assertEqual(
+            self.env["kleer.job"].search_count([]), jobs_before, "nothing queued for Kleer"
+        )
         self.assertEqual(len(self.kleer_partners()), 2)
         self.assertIn("0 created, 0 updated, 2 unchanged", self.state_message())
 
     def test_match_by_vat_then_orgno_then_foreign_id(self):
-        by_vat = self.Partner.create({"name": "Kund (Odoo)", "vat": "se 5560 0011 1101", "is_company": True})
+        by_vat = self.Partner.create(
+            {"name": "Kund (Odoo)", "vat": "se 5560 0011 1101", "is_company": True}
+        )
         by_orgno = self.Partner.create({"name": "Sven (Odoo)", "company_registry": "198001011234"})
         own = self.Partner.create({"name": "Egen AB", "is_company": True})
         fid_client = client_element(
-            "Egen AB i Kleer", "", "egen@example.se", _address("Väg 1", "123 45", "Umeå"), 1, "Organisation"
+            "Egen AB i Kleer",
+            "",
+            "egen@example.se",
+            _address("Väg 1", "123 45", "Umeå"),
+            1,
+            "Organisation",
         )
         fid_client.find("foreign-id").text = partner_foreign_id(own.id)
         kleer_id = self.sandbox.state.create_client(self.sandbox.company_id, fid_client)
@@ -126,7 +141,9 @@ class TestSyncCustomers(KleerCase):
         self.assertEqual(kund.property_payment_term_id.line_ids.nb_days, 45)
         self.assertIn("1 updated", self.state_message())
         self.assertIn("1 failed", self.state_message())
-        job = self.env["kleer.job"].search([("res_model", "=", "res.partner"), ("kleer_ref", "=", 202)])
+        job = self.env["kleer.job"].search(
+            [("res_model", "=", "res.partner"), ("kleer_ref", "=", 202)]
+        )
         self.assertEqual(job.state, "failed")
         self.assertEqual(job.log_ids.state, "open")
         # Fixed in Kleer, then reprocessed from the log: the pull runs again.
@@ -199,7 +216,13 @@ class TestSyncCustomers(KleerCase):
         self.assertEqual(stored["active"], "true")
         self.assertEqual(
             stored["address"],
-            {"address1": "Nygatan 5", "address2": "Box 12", "zip-code": "753 20", "state": "Uppsala", "country": "Sweden"},
+            {
+                "address1": "Nygatan 5",
+                "address2": "Box 12",
+                "zip-code": "753 20",
+                "state": "Uppsala",
+                "country": "Sweden",
+            },
         )
         self.assertEqual(stored["dimension-entries"], [{"id": "20"}])
         # Nothing changed: the next run queues and sends nothing.
@@ -223,12 +246,18 @@ class TestSyncCustomers(KleerCase):
         self.sandbox.faults.add("drop_after_store", method="PUT", path=r"^/client$")
         self.sync()
         self.process_queue()
-        job = self.env["kleer.job"].search([("res_id", "=", partner.id), ("operation", "=", "push")])
+        job = self.env["kleer.job"].search(
+            [("res_id", "=", partner.id), ("operation", "=", "push")]
+        )
         self.assertTrue(job.check_remote)
         job.next_try = False
         self.process_queue()
         self.assertEqual(job.state, "done")
-        stored = [c for c in self.sandbox.state.clients(1) if c["foreign-id"] == partner_foreign_id(partner.id)]
+        stored = [
+            c
+            for c in self.sandbox.state.clients(1)
+            if c["foreign-id"] == partner_foreign_id(partner.id)
+        ]
         self.assertEqual(len(stored), 1, "no duplicate in Kleer")
         self.assertEqual(partner.kleer_client_id, int(stored[0]["id"]))
 
@@ -268,7 +297,9 @@ class TestSyncCustomers(KleerCase):
         self.sandbox.state.update_client(1, 201, client)
         self.sync()
         self.assertEqual(kund.email, "odoo@kund.example.se")
-        log = self.env["kleer.log"].search([("error_kind", "=", "conflict"), ("res_id", "=", kund.id)])
+        log = self.env["kleer.log"].search(
+            [("error_kind", "=", "conflict"), ("res_id", "=", kund.id)]
+        )
         self.assertEqual(len(log), 1)
         self.assertIn("kleer@kund.example.se", log.message)
         self.process_queue()
@@ -283,5 +314,6 @@ class TestSyncCustomers(KleerCase):
 
         self.assertTrue(odoo_hash)
         self.assertEqual(
-            kleer_hash, client_hash(KleerClient(self.sandbox.base_url, 1, self.sandbox.token).client(201))
+            kleer_hash,
+            client_hash(KleerClient(self.sandbox.base_url, 1, self.sandbox.token).client(201)),
         )

@@ -15,9 +15,11 @@ class TestSyncMasterData(KleerCase):
         return ok
 
     def message(self, name):
-        return self.env["kleer.sync.state"].search(
-            [("company_id", "=", self.company.id), ("sync", "=", name)]
-        ).last_message
+        return (
+            self.env["kleer.sync.state"]
+            .search([("company_id", "=", self.company.id), ("sync", "=", name)])
+            .last_message
+        )
 
     def max_write(self, table):
         self.env.flush_all()
@@ -27,19 +29,27 @@ class TestSyncMasterData(KleerCase):
     # -- users ---------------------------------------------------------------
 
     def test_users_mirrored_and_linked_by_email(self):
-        anna = self.env["res.users"].create({"name": "Anna", "login": "anna", "email": "Anna@Example.se"})
+        anna = self.env["res.users"].create(
+            {"name": "Anna", "login": "anna", "email": "Anna@Example.se"}
+        )
         self.company.kleer_sync_users = True
         self.assertTrue(self.sync("users"))
-        mirror = self.env["kleer.user"].with_context(active_test=False).search(
-            [("company_id", "=", self.company.id)], order="kleer_id"
+        mirror = (
+            self.env["kleer.user"]
+            .with_context(active_test=False)
+            .search([("company_id", "=", self.company.id)], order="kleer_id")
         )
         self.assertEqual(mirror.mapped("kleer_id"), [1, 2, 3])
         self.assertEqual(mirror.mapped("name"), ["Anna Admin", "Bertil Sälj", "Cecilia Slutat"])
-        self.assertEqual(mirror.mapped("email"), ["anna@example.se", "bertil@example.se", "cecilia@example.se"])
+        self.assertEqual(
+            mirror.mapped("email"), ["anna@example.se", "bertil@example.se", "cecilia@example.se"]
+        )
         self.assertEqual(mirror.mapped("active"), [True, True, False])
         self.assertEqual(mirror[0].user_id, anna, "linked by email, case ignored")
         self.assertFalse(mirror[1].user_id)
-        self.assertFalse(self.env["res.users"].search([("login", "=", "bertil@example.se")]), "no login created")
+        self.assertFalse(
+            self.env["res.users"].search([("login", "=", "bertil@example.se")]), "no login created"
+        )
         self.assertEqual(self.env["kleer.user"]._kleer_id_for_user(anna, self.company), 1)
         before = self.max_write("kleer_user")
         self.assertTrue(self.sync("users"))
@@ -65,7 +75,9 @@ class TestSyncMasterData(KleerCase):
         # A renamed entry is updated in place.
         store = self.sandbox.state
         store.update_dimension_entry(
-            1, 2, 20,
+            1,
+            2,
+            20,
             b"<dimension-entry-writeable><name>Alfa 2</name><foreign-id>PR-ALFA</foreign-id>"
             b"<description/><active>true</active></dimension-entry-writeable>",
         )
@@ -77,14 +89,23 @@ class TestSyncMasterData(KleerCase):
 
     def _tax(self, amount):
         return self.env["account.tax"].create(
-            {"name": f"Moms {amount}%", "amount": amount, "amount_type": "percent", "type_tax_use": "sale",
-             "company_id": self.company.id}
+            {
+                "name": f"Moms {amount}%",
+                "amount": amount,
+                "amount_type": "percent",
+                "type_tax_use": "sale",
+                "company_id": self.company.id,
+            }
         )
 
     def _account(self, code):
         return self.env["account.account"].create(
-            {"name": f"Försäljning {code}", "code": str(code), "account_type": "income",
-             "company_ids": [(6, 0, [self.company.id])]}
+            {
+                "name": f"Försäljning {code}",
+                "code": str(code),
+                "account_type": "income",
+                "company_ids": [(6, 0, [self.company.id])],
+            }
         )
 
     def test_products_mapped_and_missing_tax_logged(self):
@@ -101,13 +122,18 @@ class TestSyncMasterData(KleerCase):
         self.assertEqual(consult.taxes_id & (tax25 | tax6), tax25)
         self.assertEqual(consult.property_account_income_id, acc3041)
         book = Product.search([("kleer_product_id", "=", 102)])
-        self.assertEqual((book.type, book.list_price, book.uom_id), ("consu", 250.0, self.env.ref("uom.product_uom_unit")))
+        self.assertEqual(
+            (book.type, book.list_price, book.uom_id),
+            ("consu", 250.0, self.env.ref("uom.product_uom_unit")),
+        )
         self.assertEqual(book.taxes_id & (tax25 | tax6), tax6)
         self.assertEqual(book.property_account_income_id, acc3003)
         # 103: 12 % VAT and account 3002 have no match; taken in, and logged.
         food = Product.search([("kleer_product_id", "=", 103)])
         self.assertEqual(food.uom_id, self.env.ref("uom.product_uom_kgm"))
-        job = self.env["kleer.job"].search([("res_model", "=", "product.product"), ("kleer_ref", "=", 103)])
+        job = self.env["kleer.job"].search(
+            [("res_model", "=", "product.product"), ("kleer_ref", "=", 103)]
+        )
         self.assertEqual(job.state, "failed")
         self.assertIn("12", job.last_error)
         self.assertIn("3002", job.last_error)
@@ -125,7 +151,9 @@ class TestSyncMasterData(KleerCase):
         self.assertEqual(food.taxes_id & tax12, tax12)
         self.assertEqual(food.property_account_income_id, acc3002)
         # A price change in Kleer updates the product.
-        self.sandbox.state.update_product(1, 102, product_element("Bok", "st", 27500, 6, 3003, "Goods", "P102"))
+        self.sandbox.state.update_product(
+            1, 102, product_element("Bok", "st", 27500, 6, 3003, "Goods", "P102")
+        )
         self.sync("products")
         self.assertEqual(book.list_price, 275.0)
 
@@ -146,10 +174,14 @@ class TestSyncMasterData(KleerCase):
         self.assertEqual(len(eur_rate), 1)
         self.assertAlmostEqual(eur_rate.rate, 1 / 11.425, places=12, msg="EUR per SEK")
         self.assertAlmostEqual(eur_rate.inverse_company_rate, 11.425, places=9)
-        self.assertEqual(eur.with_company(self.company)._convert(100, sek, self.company, eur_rate.name), 1142.5)
+        self.assertEqual(
+            eur.with_company(self.company)._convert(100, sek, self.company, eur_rate.name), 1142.5
+        )
         before = self.max_write("res_currency_rate")
         self.assertTrue(self.sync("rates"))
-        self.assertEqual(self.max_write("res_currency_rate"), before, "unchanged rates are not written")
+        self.assertEqual(
+            self.max_write("res_currency_rate"), before, "unchanged rates are not written"
+        )
         self.assertIn("0 written, 2 unchanged, 0 failed", self.message("rates"))
         # A changed rate is written for today, in Odoo's direction.
         self.sandbox.state.add_rate(1, "EUR", "SEK", "11.5", date=str(eur_rate.name))
@@ -161,5 +193,7 @@ class TestSyncMasterData(KleerCase):
         gbp.active = True
         self.sync("rates")
         self.assertIn("1 failed", self.message("rates"))
-        job = self.env["kleer.job"].search([("res_model", "=", "res.currency"), ("kleer_ref", "=", gbp.id)])
+        job = self.env["kleer.job"].search(
+            [("res_model", "=", "res.currency"), ("kleer_ref", "=", gbp.id)]
+        )
         self.assertEqual(job.state, "failed")

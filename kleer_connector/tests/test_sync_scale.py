@@ -47,9 +47,11 @@ class TestSyncScale(KleerCase):
         return self.env.cr.fetchone()
 
     def message(self):
-        return self.env["kleer.sync.state"].search(
-            [("company_id", "=", self.company.id), ("sync", "=", "customers")]
-        ).last_message
+        return (
+            self.env["kleer.sync.state"]
+            .search([("company_id", "=", self.company.id), ("sync", "=", "customers")])
+            .last_message
+        )
 
     def test_pull_10000_clients_then_unchanged_run(self):
         seed_clients(self.sandbox.state, 10000)
@@ -64,7 +66,9 @@ class TestSyncScale(KleerCase):
         self.assertEqual(kleer["name"], "Kund 4999 AB")
         self.assertEqual(partner.vat, "SE550000499901")
         self.assertEqual(partner.property_payment_term_id.line_ids.nb_days, 20)
-        self.assertEqual(self.env["account.payment.term"].search_count([("name", "=", "10 Days")]), 1)
+        self.assertEqual(
+            self.env["account.payment.term"].search_count([("name", "=", "10 Days")]), 1
+        )
         self.assertTrue(self.sync())
         self.assertEqual(self.counts(), (total, distinct, last_write), "second run writes nothing")
         self.assertIn("0 created, 0 updated, 10002 unchanged", self.message())
