@@ -188,7 +188,7 @@ def test_reference_data_and_every_get_validates(sb):
     ]
     clients = valid(call(sb, "GET", "/client"))
     assert [c.findtext("client-type") for c in clients] == ["Organisation", "Person"]
-    assert clients[0].findtext("vat-nr") == "SE556000111101"
+    assert clients[0].findtext("vat-nr") == "SE556000111601"
     valid(call(sb, "GET", "/client/202"))
     listing = valid(call(sb, "GET", "/client/invoice"))
     assert listing.attrib == {"offset": "0", "limit": "0", "size": "0"}

@@ -89,19 +89,19 @@ def prepare_db(args, odoo_addons):
 
 
 def seed(store, count):
-    from kleer_api.sandbox.seed import _address, client_element
+    from kleer_api.sandbox.seed import _address, client_element, orgno
 
     for i in range(count):
         store.create_client(
             1,
             client_element(
                 f"Bench Kund {i} AB",
-                f"55{i:08d}",
+                orgno(i),
                 f"faktura{i}@kund.example.se",
                 _address(f"Gatan {i}", f"{100 + i % 900} {i % 100:02d}", "Stockholm"),
                 2,
                 "Organisation" if i % 3 else "Person",
-                vat_nr=f"SE55{i:08d}01",
+                vat_nr=f"SE{orgno(i)}01",
                 payment_days=(10, 20, 30)[i % 3],
                 contact=f"Kontakt {i}",
             ),

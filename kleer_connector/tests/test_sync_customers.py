@@ -50,8 +50,8 @@ class TestSyncCustomers(KleerCase):
         self.assertEqual(kund.name, "Kund AB")
         self.assertTrue(kund.is_company)
         self.assertEqual(kund.email, "faktura@kund.example.se")
-        self.assertEqual(kund.vat, "SE556000111101")
-        self.assertEqual(kund.company_registry, "556000-1111")
+        self.assertEqual(kund.vat, "SE556000111601")
+        self.assertEqual(kund.company_registry, "556000-1116")
         self.assertEqual(kund.kleer_contact, "Karin Kund")
         self.assertEqual(kund.street, "Storgatan 1")
         self.assertEqual(kund.zip, "111 22")
@@ -98,7 +98,7 @@ class TestSyncCustomers(KleerCase):
 
     def test_match_by_vat_then_orgno_then_foreign_id(self):
         by_vat = self.Partner.create(
-            {"name": "Kund (Odoo)", "vat": "se 5560 0011 1101", "is_company": True}
+            {"name": "Kund (Odoo)", "vat": "se 5560 0011 1601", "is_company": True}
         )
         by_orgno = self.Partner.create({"name": "Sven (Odoo)", "company_registry": "198001011234"})
         own = self.Partner.create({"name": "Egen AB", "is_company": True})
@@ -162,8 +162,8 @@ class TestSyncCustomers(KleerCase):
                     "name": "Ny Kund AB",
                     "is_company": True,
                     "email": "ap@nykund.example.se",
-                    "vat": "SE559999888801",
-                    "company_registry": "559999-8888",
+                    "vat": "SE559999888601",
+                    "company_registry": "559999-8886",
                     "kleer_contact": "Nina Ny",
                     "street": "Nygatan 5",
                     "street2": "Box 12",
@@ -208,8 +208,8 @@ class TestSyncCustomers(KleerCase):
         self.assertEqual(stored["country-code"], "SE")
         self.assertEqual(stored["currency-type"], "EUR")
         self.assertEqual(stored["payment-days"], "30")
-        self.assertEqual(stored["orgno"], "559999-8888")
-        self.assertEqual(stored["vat-nr"], "SE559999888801")
+        self.assertEqual(stored["orgno"], "559999-8886")
+        self.assertEqual(stored["vat-nr"], "SE559999888601")
         self.assertEqual(stored["phone"], "+46 18 12 34 56")
         self.assertEqual(stored["user"]["id"], "2", "our reference = the salesperson's Kleer user")
         self.assertEqual(stored["delivery-type"], "Mail")

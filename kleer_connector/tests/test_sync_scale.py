@@ -6,7 +6,7 @@ from unittest.mock import patch
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from ..kleer_api.sandbox.seed import _address, client_element
+from ..kleer_api.sandbox.seed import _address, client_element, orgno
 from ..models import kleer_sync_customers
 from .common import KleerCase
 
@@ -17,12 +17,12 @@ def seed_clients(store, count, start=0):
             1,
             client_element(
                 f"Kund {i} AB",
-                f"55{i:08d}",
+                orgno(i),
                 f"faktura{i}@kund.example.se",
                 _address(f"Gatan {i}", "111 22", "Stockholm"),
                 2,
                 "Organisation" if i % 3 else "Person",
-                vat_nr=f"SE55{i:08d}01",
+                vat_nr=f"SE{orgno(i)}01",
                 payment_days=(10, 20, 30)[i % 3],
             ),
         )
@@ -64,7 +64,7 @@ class TestSyncScale(KleerCase):
         self.assertEqual(len(partner), 1)
         kleer = self.sandbox.state.client(1, partner.kleer_client_id)
         self.assertEqual(kleer["name"], "Kund 4999 AB")
-        self.assertEqual(partner.vat, "SE550000499901")
+        self.assertEqual(partner.vat, f"SE{orgno(4999)}01")
         self.assertEqual(partner.property_payment_term_id.line_ids.nb_days, 20)
         self.assertEqual(
             self.env["account.payment.term"].search_count([("name", "=", "10 Days")]), 1

@@ -2,6 +2,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Demo data of the sandbox: two companies, users, products, dimensions, clients, rates."""
 
+from stdnum import luhn
+
 from .xmlutil import el
 
 TOKEN = "sandbox-token"
@@ -15,6 +17,13 @@ RATES = (
     ("NOK", "SEK", "0.9820"),
     ("DKK", "SEK", "1.5320"),
 )
+
+
+def orgno(n):
+    """A valid Swedish organisation number (Luhn check digit) for test data
+    number ``n``: Odoo's VAT check (base_vat, with l10n_se) refuses others."""
+    base = f"55{int(n):07d}"
+    return base + luhn.calc_check_digit(base)
 
 
 def _address(address1, zip_code, state, country="Sverige", address2=""):
@@ -118,12 +127,12 @@ def populate(store):
         cid,
         client_element(
             "Kund AB",
-            "556000-1111",
+            "556000-1116",
             "faktura@kund.example.se",
             _address("Storgatan 1", "111 22", "Stockholm"),
             2,
             "Organisation",
-            vat_nr="SE556000111101",
+            vat_nr="SE556000111601",
             contact="Karin Kund",
         ),
         id=201,
@@ -160,7 +169,7 @@ def populate(store):
         other,
         client_element(
             "Annan Kund AB",
-            "556111-2222",
+            "556111-2227",
             "ap@annan.example.se",
             _address("Torget 3", "211 20", "Malmö"),
             4,
