@@ -37,10 +37,11 @@ from pgtmp import PgCluster, PgError, free_port, install_signal_handlers, make_t
 # Switch on once the addon has Odoo tests for good: then a run in which no
 # Odoo test ran fails even if kleer_connector/tests/ were missing.  Without it,
 # a run fails on zero Odoo tests only when kleer_connector/tests/ imports some.
-REQUIRE_ODOO_TESTS = False
-# Switch on to test, by default, in the addon's real-world setting: installed
-# together with the Swedish localisation (also: ./run-tests --l10n-se).
-WITH_L10N_SE = False
+REQUIRE_ODOO_TESTS = True
+# By default the addon is tested in its real-world setting: installed together
+# with the Swedish localisation (which also brings base_vat's VAT checks and
+# l10n_se's OCR models). ./run-tests --no-l10n-se tests it with account alone.
+WITH_L10N_SE = True
 
 DB = "kc_test"
 TEST_TIMEOUT = 3600  # seconds for install + tests
@@ -290,7 +291,7 @@ def run_odoo_tests(args, tmp):
         return Counts(), None
     if not odoo.version.startswith("18."):
         print(f"warning: this addon targets Odoo 18.0, found Odoo {odoo.version}")
-    modules = f"{ADDON},{L10N_SE}" if args.l10n_se or WITH_L10N_SE else ADDON
+    modules = f"{ADDON},{L10N_SE}" if args.l10n_se else ADDON
     banner(f"Odoo {odoo.version} tests: install {modules} on a fresh database")
     counts = Counts()
     problems = []
@@ -410,7 +411,10 @@ def parse_args(argv):
     )
     parser.add_argument("--no-uninstall", action="store_true", help="skip the uninstall check")
     parser.add_argument(
-        "--l10n-se", action="store_true", help=f"install {L10N_SE} too (Swedish localisation)"
+        "--l10n-se",
+        action=argparse.BooleanOptionalAction,
+        default=WITH_L10N_SE,
+        help=f"install {L10N_SE} too (Swedish localisation; default: on)",
     )
     parser.add_argument(
         "--verbose",
