@@ -105,6 +105,11 @@ class KleerJob(models.Model):
     done_date = fields.Datetime()
     log_ids = fields.One2many("kleer.log", "job_id")
 
+    @api.depends("operation", "record_name")
+    def _compute_display_name(self):
+        for job in self:
+            job.display_name = f"{job.operation}: {job.record_name or '-'}"
+
     def init(self):
         # At most one open job per record and operation.
         self.env.cr.execute(

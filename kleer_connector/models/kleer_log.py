@@ -1,8 +1,11 @@
 import re
 
+from lxml import etree
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..kleer_api import KleerBadResponse, xmlcodec
 from .tools import own_cursor
 
 # Stored request/response bodies are for reading, not replaying: attachments
@@ -28,6 +31,8 @@ ERROR_KINDS = [
 
 
 def shorten_body(body):
+    """Bodies as people read them: file data shortened, XML indented, cut
+    when very long."""
     if not body:
         return False
     if isinstance(body, str):
@@ -35,10 +40,19 @@ def shorten_body(body):
     body = _HEX_DATA.sub(
         lambda m: b"<data>[%d bytes of file data]</data>" % (len(m.group(1)) // 2), body
     )
-    text = body.decode("utf-8", "replace")
+    text = _indent_xml(body) or body.decode("utf-8", "replace")
     if len(text) > MAX_BODY_CHARS:
         text = text[:MAX_BODY_CHARS] + "\n[… cut]"
     return text
+
+
+def _indent_xml(body):
+    try:
+        root = xmlcodec.parse(body)
+    except KleerBadResponse:
+        return None
+    etree.indent(root)
+    return etree.tostring(root, encoding="unicode")
 
 
 class KleerLog(models.Model):
