@@ -9,19 +9,6 @@ import pytest
 from lxml import etree
 
 from kleer_api import KleerClient, errors, redact, types, xmlcodec
-from kleer_api.sandbox import SandboxServer
-
-
-@pytest.fixture(scope="module")
-def server():
-    with SandboxServer(seed=True) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sb(server):
-    server.reset()
-    return server
 
 
 @pytest.fixture

@@ -24,18 +24,6 @@ ADDON_DIR = pathlib.Path(__file__).resolve().parents[1] / "kleer_connector"
 _DEFAULT = object()
 
 
-@pytest.fixture(scope="module")
-def server():
-    with SandboxServer(seed=True) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sb(server):
-    server.reset()
-    return server
-
-
 def call(sb, method, rel, body=None, token=_DEFAULT, params=None, timeout=5, cid=None):
     headers = {"Content-Type": "application/xml; charset=utf-8"}
     token = sb.token if token is _DEFAULT else token

@@ -20,15 +20,8 @@ import json
 from odoo import Command, api, fields, models
 
 from .kleer_job import KleerMappingError
+from .kleer_sync_customers import NO_MAIL, SLICE
 
-SLICE = 500
-NO_MAIL = {
-    "tracking_disable": True,
-    "mail_create_nolog": True,
-    "mail_create_nosubscribe": True,
-    "mail_notrack": True,
-    "active_test": False,
-}
 # Kleer's usual unit texts -> Odoo unit names (else the unit's own name).
 UNIT_ALIASES = {
     "st": "Units",

@@ -17,73 +17,99 @@ from .test_queue import OP, _handler
 JOBS = 30
 
 
-@tagged("post_install", "-at_install")
-class TestQueueConcurrency(LoopbackRequests, BaseCase):
+class RealCursorsCase(LoopbackRequests, BaseCase):
+    """Data committed for real in a company of its own, the sandbox, and two
+    workers, each on its own cursor, processing the same jobs."""
+
+    COMPANY = None  # name of the test's own company
+
     def setUp(self):
         super().setUp()
         self.registry = Registry(get_db_name())
         self.sandbox = SandboxServer(seed=True).start()
         self.addCleanup(self.sandbox.stop)
-        Partner = self.registry["res.partner"]
-        patcher = patch.object(Partner, f"_kleer_job_{OP}", _handler, create=True)
-        patcher.start()
-        self.addCleanup(patcher.stop)
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            Company = env["res.company"]
-            company = Company.search([("name", "=", "Kleer Concurrency AB")]) or Company.create(
-                {"name": "Kleer Concurrency AB"}
-            )
-            company.write(
-                {
-                    "kleer_enabled": True,
-                    "kleer_environment": "custom",
-                    "kleer_base_url": self.sandbox.base_url,
-                    "kleer_company_id": str(self.sandbox.company_id),
-                    "kleer_token": self.sandbox.token,
-                }
-            )
-            partners = env["res.partner"].create(
-                [{"name": f"Samtidig {i}", "company_id": company.id} for i in range(JOBS)]
-            )
-            jobs = env["kleer.job"].with_company(company)._enqueue(partners, OP, company=company)
-            self.company_id, self.partner_ids, self.job_ids = company.id, partners.ids, jobs.ids
-        # An environment to derive the workers' from (its cursor is closed).
+
+    def company(self, env, **create_vals):
+        """The test's company (kept between runs), connected to the sandbox."""
+        Company = env["res.company"].with_context(chart_template_load=True)
+        company = Company.search([("name", "=", self.COMPANY)]) or Company.create(
+            dict(create_vals, name=self.COMPANY)
+        )
+        company.write(
+            {
+                "kleer_enabled": True,
+                "kleer_environment": "custom",
+                "kleer_base_url": self.sandbox.base_url,
+                "kleer_company_id": str(self.sandbox.company_id),
+                "kleer_token": self.sandbox.token,
+            }
+        )
+        self.company_id = company.id
+        # Workers derive their environments from this one (its cursor closes).
         self.env_for_threads = env
         self.addCleanup(self._cleanup)
+        return company
 
     def _cleanup(self):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             env["kleer.log"].search([("company_id", "=", self.company_id)]).unlink()
             env["kleer.job"].search([("company_id", "=", self.company_id)]).unlink()
-            env["res.partner"].browse(self.partner_ids).unlink()
             env["res.company"].browse(self.company_id).write(
                 {"kleer_enabled": False, "kleer_token": False}
             )
 
-    def _worker(self, barrier, counts, errors):
-        try:
-            with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
-                barrier.wait(timeout=10)
-                counts.append(env["kleer.job"]._process_jobs(limit=JOBS, job_ids=self.job_ids))
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-
-    def test_two_workers_post_each_once(self):
-        # Slow answers make the two workers interleave.
-        self.sandbox.faults.add("latency", method="PUT", path="^/client$", seconds=0.05, times=None)
+    def run_two_workers(self, job_ids, put_path):
+        """Both workers start together; Kleer answers slowly so they
+        interleave. Returns how many jobs each one ran."""
+        self.sandbox.faults.add("latency", method="PUT", path=put_path, seconds=0.05, times=None)
         barrier, counts, errors = threading.Barrier(2), [], []
-        threads = [
-            threading.Thread(target=self._worker, args=(barrier, counts, errors)) for _i in range(2)
-        ]
+
+        def worker():
+            try:
+                with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
+                    barrier.wait(timeout=10)
+                    counts.append(env["kleer.job"]._process_jobs(limit=100, job_ids=job_ids))
+            except Exception as exc:  # noqa: BLE001 - reported by the test
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker) for _i in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=120)
         self.assertFalse(errors, errors)
-        self.assertEqual(sum(counts), JOBS)
+        self.assertEqual(sum(counts), len(job_ids))
         self.assertTrue(all(counts), f"both workers took jobs: {counts}")
+        return counts
+
+
+@tagged("post_install", "-at_install")
+class TestQueueConcurrency(RealCursorsCase):
+    COMPANY = "Kleer Concurrency AB"
+
+    def setUp(self):
+        super().setUp()
+        Partner = self.registry["res.partner"]
+        patcher = patch.object(Partner, f"_kleer_job_{OP}", _handler, create=True)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            company = self.company(env)
+            partners = env["res.partner"].create(
+                [{"name": f"Samtidig {i}", "company_id": company.id} for i in range(JOBS)]
+            )
+            jobs = env["kleer.job"].with_company(company)._enqueue(partners, OP, company=company)
+            self.partner_ids, self.job_ids = partners.ids, jobs.ids
+        self.addCleanup(self._unlink_partners)
+
+    def _unlink_partners(self):
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["res.partner"].browse(self.partner_ids).unlink()
+
+    def test_two_workers_post_each_once(self):
+        self.run_two_workers(self.job_ids, "^/client$")
         created = [
             c["foreign-id"]
             for c in self.sandbox.state.clients(self.sandbox.company_id)
@@ -113,45 +139,25 @@ class TestQueueConcurrency(LoopbackRequests, BaseCase):
 
 
 @tagged("post_install", "-at_install")
-class TestQueueConcurrencyInvoices(LoopbackRequests, BaseCase):
+class TestQueueConcurrencyInvoices(RealCursorsCase):
     """The same with confirmed invoices, committed for real."""
 
+    COMPANY = "Kleer Samtidig Faktura AB"
     INVOICES = 12
 
     def setUp(self):
         super().setUp()
-        self.registry = Registry(get_db_name())
-        self.sandbox = SandboxServer(seed=True).start()
-        self.addCleanup(self.sandbox.stop)
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             sek = env.ref("base.SEK")
             sek.active = True
-            Company = env["res.company"].with_context(chart_template_load=True)
-            company = Company.search(
-                [("name", "=", "Kleer Samtidig Faktura AB")]
-            ) or Company.create(
-                {
-                    "name": "Kleer Samtidig Faktura AB",
-                    "country_id": env.ref("base.se").id,
-                    "currency_id": sek.id,
-                }
-            )
+            company = self.company(env, country_id=env.ref("base.se").id, currency_id=sek.id)
             env = env(context={"allowed_company_ids": [company.id]})
             if not company.chart_template:
                 env["account.chart.template"].try_loading(
                     "generic_coa", company, install_demo=False
                 )
                 company.currency_id = sek
-            company.write(
-                {
-                    "kleer_enabled": True,
-                    "kleer_environment": "custom",
-                    "kleer_base_url": self.sandbox.base_url,
-                    "kleer_company_id": str(self.sandbox.company_id),
-                    "kleer_token": self.sandbox.token,
-                }
-            )
             tax = env["account.tax"].create(
                 {"name": "Moms 25 % samtidig", "amount": 25, "company_id": company.id}
             )
@@ -194,43 +200,12 @@ class TestQueueConcurrencyInvoices(LoopbackRequests, BaseCase):
             jobs = env["kleer.job"].search(
                 [("res_model", "=", "account.move"), ("res_id", "in", moves.ids)]
             )
-            self.company_id, self.move_ids, self.job_ids = company.id, moves.ids, jobs.ids
+            self.move_ids, self.job_ids = moves.ids, jobs.ids
             self.env_for_threads = env
         self.assertEqual(len(self.job_ids), self.INVOICES)
-        self.addCleanup(self._cleanup)
-
-    def _cleanup(self):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            env["kleer.log"].search([("company_id", "=", self.company_id)]).unlink()
-            env["kleer.job"].search([("company_id", "=", self.company_id)]).unlink()
-            env["res.company"].browse(self.company_id).write(
-                {"kleer_enabled": False, "kleer_token": False}
-            )
-
-    def _worker(self, barrier, counts, errors):
-        try:
-            with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
-                barrier.wait(timeout=10)
-                counts.append(env["kleer.job"]._process_jobs(limit=50, job_ids=self.job_ids))
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
 
     def test_two_workers_post_each_invoice_once(self):
-        self.sandbox.faults.add(
-            "latency", method="PUT", path="^/client/invoice$", seconds=0.05, times=None
-        )
-        barrier, counts, errors = threading.Barrier(2), [], []
-        threads = [
-            threading.Thread(target=self._worker, args=(barrier, counts, errors)) for _i in range(2)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        self.assertFalse(errors, errors)
-        self.assertEqual(sum(counts), self.INVOICES)
-        self.assertTrue(all(counts), f"both workers took jobs: {counts}")
+        self.run_two_workers(self.job_ids, "^/client/invoice$")
         puts = [
             r
             for r in self.sandbox.requests
