@@ -88,6 +88,9 @@ class KleerLog(models.Model):
     res_model = fields.Char("Odoo model")
     res_id = fields.Many2oneReference("Odoo record id", model_field="res_model")
     record_name = fields.Char("Odoo record")
+    record_ref = fields.Reference(
+        "_selection_record_models", string="Record", compute="_compute_record_ref"
+    )
     kleer_id = fields.Integer("Kleer id")
     error_kind = fields.Selection(ERROR_KINDS)
     message = fields.Text()
@@ -101,6 +104,20 @@ class KleerLog(models.Model):
     def _compute_summary(self):
         for log in self:
             log.summary = f"{log.operation}: {log.record_name or '-'}"
+
+    @api.model
+    def _selection_record_models(self):
+        return [(model.model, model.name) for model in self.env["ir.model"].sudo().search([])]
+
+    @api.depends("res_model", "res_id")
+    def _compute_record_ref(self):
+        for log in self:
+            record = (
+                self.env[log.res_model].browse(log.res_id).exists()
+                if log.res_model in self.env and log.res_id
+                else None
+            )
+            log.record_ref = f"{log.res_model},{log.res_id}" if record else False
 
     @api.model
     def _log_isolated(self, vals):

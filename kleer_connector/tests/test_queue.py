@@ -78,6 +78,7 @@ class TestQueue(KleerCase):
         self.assertEqual(job.kleer_id, int(self.created(self.partners[0])[0]["id"]))
         log = self.logs(job)
         self.assertEqual(log.mapped("level"), ["info"])
+        self.assertEqual(log.record_ref, self.partners[0])  # a link to the record
         self.assertIn("<client>", log.request_body)
         self.assertIn("<created>", log.response_body)
         self.assertEqual(self.process_queue(), 0)
