@@ -342,3 +342,11 @@ class TestQueue(KleerCase):
         self.assertEqual(done, 2)
         self.assertEqual(self.env["kleer.job"]._due_count(), 1)
         self.assertTrue(cron.active)
+
+    def test_scheduled_action_sends_the_queue(self):
+        jobs = self.enqueue(self.partners)
+        self.env.ref("kleer_connector.cron_process_queue").method_direct_trigger()
+        jobs.invalidate_recordset()
+        self.assertEqual(jobs.mapped("state"), ["done"] * 3)
+        for partner in self.partners:
+            self.assertEqual(len(self.created(partner)), 1)

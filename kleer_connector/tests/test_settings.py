@@ -139,3 +139,23 @@ class TestSettings(KleerCase):
         self.assertFalse(self.env.ref("kleer_connector.cron_sync_products").active)
         self.assertFalse(self.env.ref("kleer_connector.cron_process_queue").active)
         self.assertEqual(job.state, "ignored")
+
+    def test_sync_scheduled_actions_run_for_configured_companies(self):
+        self.company.kleer_sync_users = True
+        cron = self.env.ref("kleer_connector.cron_sync_users")
+        self.assertTrue(cron.active)
+        cron.method_direct_trigger()
+        self.env.invalidate_all()
+        mirrored = (
+            self.env["kleer.user"]
+            .with_context(active_test=False)
+            .search([("company_id", "=", self.company.id)])
+        )
+        self.assertEqual(
+            sorted((u.name, u.active) for u in mirrored),
+            sorted((u["name"], u["active"] == "true") for u in self.sandbox.state.users(1)),
+        )
+        state = self.env["kleer.sync.state"].search(
+            [("company_id", "=", self.company.id), ("sync", "=", "users")]
+        )
+        self.assertTrue(state.last_success)
