@@ -5,7 +5,6 @@
     "summary": "Post invoices and credit notes to Kleer (PE Accounting) and sync master data",
     "version": "18.0.1.0.0",
     "category": "Accounting/Accounting",
-    "website": "https://github.com/kleer-connector/kleer_connector",
     "author": "kleer_connector developers",
     "maintainers": [],
     "license": "LGPL-3",
@@ -13,7 +12,8 @@
     "application": False,
     "installable": True,
     "depends": ["account"],
-    "external_dependencies": {"python": ["requests", "lxml"]},
+    # All three ship with Odoo itself (python-stdnum for OCR check digits).
+    "external_dependencies": {"python": ["requests", "lxml", "stdnum"]},
     "data": [
         "security/security.xml",
         "security/ir.model.access.csv",
