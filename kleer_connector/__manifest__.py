@@ -13,7 +13,7 @@
     "installable": True,
     "depends": ["account"],
     # All three ship with Odoo itself (python-stdnum for OCR check digits).
-    "external_dependencies": {"python": ["requests", "lxml", "stdnum"]},
+    "external_dependencies": {"python": ["requests", "lxml", "python-stdnum"]},
     "data": [
         "security/security.xml",
         "security/ir.model.access.csv",
