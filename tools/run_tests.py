@@ -132,7 +132,7 @@ class OdooLog:
         self.summary = None  # (failures, errors, tests)
         self.skipped = 0
         self.errors = []  # ERROR / CRITICAL records
-        self.install_warnings = []  # WARNING+ about the addon outside tests
+        self.install_warnings = []  # WARNING records outside tests
         self.in_tests = False
         self._record = None  # (level, logger, msg, [lines], in_tests)
         self._show = True
@@ -191,8 +191,10 @@ class OdooLog:
             if not is_test_report(logger, msg):
                 self.errors.append(text)
         elif level == "WARNING" and not in_tests:
-            if logger.startswith(f"odoo.addons.{ADDON}") or mentions_addon(text):
-                self.install_warnings.append(text)
+            # A clean install of account, l10n_se and the addon logs no warning
+            # at all; some that concern the addon do not name it (e.g. a bad
+            # external dependency in its manifest), so every one counts.
+            self.install_warnings.append(text)
 
 
 def is_test_report(logger, msg):
@@ -353,10 +355,10 @@ def run_odoo_tests(args, tmp):
         if log.install_warnings:
             problems.append(
                 f"the install log is not clean: {len(log.install_warnings)} "
-                f"warning(s) about {ADDON}, shown above:\n" + first_lines(log.install_warnings)
+                f"warning(s) outside the tests, shown above:\n" + first_lines(log.install_warnings)
             )
         else:
-            print(f"install log: no warning about {ADDON}")
+            print("install log: no warning outside the tests")
 
         if log.summary is not None:
             uninstall = not (args.no_uninstall or args.keep)
