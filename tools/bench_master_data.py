@@ -58,31 +58,27 @@ def psql(args, sql, db="postgres"):
     )
 
 
+def odoo_args(args, odoo_addons):
+    """Odoo's options for the benchmark's server and addons (both runs)."""
+    return [
+        "--db_host",
+        args.db_host,
+        "--db_port",
+        str(args.db_port),
+        "--db_user",
+        args.db_user,
+        "--addons-path",
+        f"{odoo_addons},{REPO}",
+        "--log-level=warn",
+    ]
+
+
 def prepare_db(args, odoo_addons):
     psql(args, f'DROP DATABASE IF EXISTS "{args.db}"')
     psql(args, f'CREATE DATABASE "{args.db}" TEMPLATE "{args.template}"')
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "odoo",
-            "-d",
-            args.db,
-            "--db_host",
-            args.db_host,
-            "--db_port",
-            str(args.db_port),
-            "--db_user",
-            args.db_user,
-            "--addons-path",
-            f"{odoo_addons},{REPO}",
-            "-i",
-            "kleer_connector",
-            "--without-demo=all",
-            "--stop-after-init",
-            "--no-http",
-            "--log-level=warn",
-        ],
+        [sys.executable, "-m", "odoo", "-d", args.db, *odoo_args(args, odoo_addons)]
+        + ["-i", "kleer_connector", "--without-demo=all", "--stop-after-init", "--no-http"],
         check=True,
         cwd="/",
     )
@@ -223,19 +219,7 @@ def main():
 
     odoo_addons = Path(odoo.__file__).parent / "addons"
     prepare_db(args, odoo_addons)
-    config.parse_config(
-        [
-            "--db_host",
-            args.db_host,
-            "--db_port",
-            str(args.db_port),
-            "--db_user",
-            args.db_user,
-            "--addons-path",
-            f"{odoo_addons},{REPO}",
-            "--log-level=warn",
-        ]
-    )
+    config.parse_config(odoo_args(args, odoo_addons))
     from kleer_api.sandbox import SandboxServer
 
     registry = odoo.modules.registry.Registry(args.db)

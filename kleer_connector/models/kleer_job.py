@@ -58,9 +58,6 @@ class KleerRun:
             self._cache[cache_key] = loader()
         return self._cache[cache_key]
 
-    def forget(self, company, key):
-        self._cache.pop((company.id, key), None)
-
     def close(self):
         for client in self._clients.values():
             client.close()

@@ -1,7 +1,6 @@
 import logging
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
 
 from ..kleer_api import PRODUCTION_URL, TEST_URL, KleerClient, KleerError, redact
 from ..kleer_api.client import DEFAULT_TIMEOUT
@@ -171,8 +170,3 @@ class ResCompany(models.Model):
         }
         reason = reasons.get(exc.kind, _("Kleer call failed"))
         return redact(f"{reason}: {exc}", token)
-
-    def action_kleer_check_configured(self):
-        for company in self:
-            if not company._kleer_is_configured():
-                raise UserError(_("Kleer is not configured for %(company)s.", company=company.name))
