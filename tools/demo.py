@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from odoo_env import ADDON, ADDON_DIR, L10N_SE, REPO, Odoo, odoo_env  # noqa: E402
+from odoo_env import ADDON, ADDON_DIR, L10N_SE, REPO, odoo_env  # noqa: E402
+from odoo_setup import SetupError, ensure_all  # noqa: E402
 from pgtmp import PgCluster, PgError, free_port, install_signal_handlers, make_tempdir, port_is_free  # noqa: E402
 
 DB = "kleer_demo"
@@ -78,7 +79,7 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=30):
         pass
 
 
-def start_sandbox(base, port):
+def start_sandbox(base, port, python):
     """Start the Kleer sandbox; returns (process, base URL it printed)."""
     if not (ADDON_DIR / "kleer_api" / "sandbox" / "__main__.py").is_file():
         raise RuntimeError(
@@ -87,7 +88,7 @@ def start_sandbox(base, port):
     state = base / "sandbox.json"
     # --seed fills an empty sandbox; a state file from an earlier run wins.
     cmd = [
-        sys.executable,
+        python,
         "-m",
         "kleer_api.sandbox",
         "--seed",
@@ -243,14 +244,12 @@ def print_welcome(http_port, base_url, company):
 
 
 def run(args):
-    odoo = Odoo.find()
-    if not odoo:
-        print(
-            "!!! ODOO NOT INSTALLED: run-demo needs Odoo 18 "
-            "(python3 -c 'import odoo' must work) !!!",
-            file=sys.stderr,
-        )
+    try:
+        odoo = ensure_all()
+    except SetupError as exc:
+        print(f"run-demo: {exc}", file=sys.stderr)
         return 2
+    say(f"Odoo {odoo.version}: {odoo.python} ({odoo.origin})")
     http_port = args.http_port or (free_port() if args.smoke else 8069)
     if not port_is_free(http_port):
         say(f"port {http_port} on 127.0.0.1 is in use: choose another with --http-port")
@@ -267,7 +266,7 @@ def run(args):
             f"PostgreSQL on 127.0.0.1:{pg.port} "
             f"({'kept in ' + str(base) if persistent else 'throwaway'})"
         )
-        sandbox, base_url = start_sandbox(base, args.sandbox_port or 0)
+        sandbox, base_url = start_sandbox(base, args.sandbox_port or 0, odoo.python)
         say(f"Kleer sandbox at {base_url} (log: {base / 'sandbox.log'})")
         update = prepare_database(odoo, pg, data_dir)
         configure_company(odoo, pg, data_dir, args.company, base_url)

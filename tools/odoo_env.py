@@ -1,12 +1,11 @@
 """What run_tests.py and demo.py share: where things are, and Odoo command lines.
 
-Odoo is whatever ``import odoo`` finds in the Python running these tools (the
-machine's ``python3``); its addons are the ``addons`` folder beside that package.
+Which Odoo (and which Python runs it) is decided by ``odoo_setup.py``; its
+addons are the ``addons`` folder beside the ``odoo`` package.
 """
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -15,39 +14,41 @@ ADDON_DIR = REPO / ADDON
 # The Swedish localisation: the addon's real-world setting (chart, OCR
 # references, VAT number checks through base_vat). The addon depends only on account.
 L10N_SE = "l10n_se"
-PYTHON = sys.executable
-NO_ODOO_LINE = (
-    "!!! ODOO NOT INSTALLED: skipping the addon's Odoo tests "
-    "(install Odoo 18 so that 'python3 -c \"import odoo\"' works) !!!"
-)
 
 
 class Odoo:
-    """An installed Odoo: its version and addons folder, or None if absent."""
+    """An installed Odoo: the Python that imports it, its version and addons."""
 
-    def __init__(self, version, package_dir):
+    def __init__(self, python, version, package_dir, origin):
+        self.python = str(python)
         self.version = version
         self.package_dir = Path(package_dir)
         self.addons_dir = self.package_dir / "addons"
+        self.origin = origin
 
     @classmethod
-    def find(cls):
-        probe = subprocess.run(
-            [
-                PYTHON,
-                "-c",
-                "import odoo, os; print(odoo.release.version); "
-                "print(os.path.dirname(odoo.__file__))",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd="/",
-        )
-        if probe.returncode:
+    def probe(cls, python, origin):
+        """The Odoo that ``python`` imports, or None."""
+        try:
+            result = subprocess.run(
+                [
+                    str(python),
+                    "-c",
+                    "import odoo, os; print(odoo.release.version); "
+                    "print(os.path.dirname(odoo.__file__))",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd="/",
+                timeout=120,
+            )
+        except (OSError, subprocess.TimeoutExpired):
             return None
-        version, package_dir = probe.stdout.split()[-2:]
-        return cls(version, package_dir)
+        if result.returncode:
+            return None
+        version, package_dir = result.stdout.split()[-2:]
+        return cls(python, version, package_dir, origin)
 
     @property
     def addons_path(self):
@@ -58,7 +59,7 @@ class Odoo:
 
         No HTTP server unless ``http_port`` is given.
         """
-        cmd = [PYTHON, "-m", "odoo"]
+        cmd = [self.python, "-m", "odoo"]
         if subcommand:
             cmd.append(subcommand)
         cmd += [

@@ -22,16 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from odoo_env import (  # noqa: E402
-    ADDON,
-    ADDON_DIR,
-    L10N_SE,
-    NO_ODOO_LINE,
-    PYTHON,
-    REPO,
-    Odoo,
-    odoo_env,
-)
+from odoo_env import ADDON, ADDON_DIR, L10N_SE, REPO, odoo_env  # noqa: E402
+from odoo_setup import SetupError, ensure_all  # noqa: E402
 from pgtmp import PgCluster, PgError, free_port, install_signal_handlers, make_tempdir  # noqa: E402
 
 # Switch on once the addon has Odoo tests for good: then a run in which no
@@ -79,15 +71,15 @@ def banner(text):
 # -- pure-Python tests --------------------------------------------------------
 
 
-def run_pure_tests(tmp):
-    banner("pure-Python tests: python3 -m pytest tests -q")
+def run_pure_tests(tmp, python):
+    banner(f"pure-Python tests: {python} -m pytest tests -q")
     if not (REPO / "tests").is_dir():
         print("no repo-root tests/ folder: nothing to run")
         return Counts()
     junit = tmp / "pytest.xml"
     started = time.monotonic()
     result = subprocess.run(
-        [PYTHON, "-m", "pytest", "tests", "-q", f"--junitxml={junit}"],
+        [python, "-m", "pytest", "tests", "-q", f"--junitxml={junit}"],
         cwd=REPO,
         check=False,
     )
@@ -286,13 +278,7 @@ def check_uninstall(odoo, pg, data_dir, uninstall):
     return ok and not problems
 
 
-def run_odoo_tests(args, tmp):
-    odoo = Odoo.find()
-    if not odoo:
-        print(NO_ODOO_LINE, flush=True)
-        return Counts(), None
-    if not odoo.version.startswith("18."):
-        print(f"warning: this addon targets Odoo 18.0, found Odoo {odoo.version}")
+def run_odoo_tests(args, tmp, odoo):
     modules = f"{ADDON},{L10N_SE}" if args.l10n_se else ADDON
     banner(f"Odoo {odoo.version} tests: install {modules} on a fresh database")
     counts = Counts()
@@ -391,6 +377,12 @@ def run_odoo_tests(args, tmp):
     return counts, not problems and not counts.failed
 
 
+def pure_python():
+    """--pure-only: the project's .venv/ when built, else this python3."""
+    venv = REPO / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="run-tests", description=__doc__.split("\n\n")[0])
     only = parser.add_mutually_exclusive_group()
@@ -437,12 +429,24 @@ def main(argv=None):
     total = Counts()
     ok = True
     try:
+        odoo = None
+        if not args.pure_only:
+            banner("set-up: Odoo 18, PostgreSQL, wkhtmltopdf (tools/odoo_setup.py)")
+            try:
+                odoo = ensure_all()
+            except SetupError as exc:
+                # No silent partial run: without Odoo the suite has failed.
+                print(f"FAILED: {exc}", flush=True)
+                total.failed += 1
+                ok = False
+            else:
+                print(f"Odoo {odoo.version}: {odoo.python} ({odoo.origin})")
         if not args.odoo_only:
-            pure = run_pure_tests(tmp)
+            pure = run_pure_tests(tmp, odoo.python if odoo else pure_python())
             total += pure
             ok = ok and not pure.failed
-        if not args.pure_only:
-            odoo_counts, odoo_ok = run_odoo_tests(args, tmp)
+        if odoo:
+            odoo_counts, odoo_ok = run_odoo_tests(args, tmp, odoo)
             total += odoo_counts
             ok = ok and odoo_ok is not False
     except KeyboardInterrupt:
