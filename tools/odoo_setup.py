@@ -194,7 +194,8 @@ def build_venv(source, stamp):
     say(f"building .venv/ for Odoo from {source} (several minutes, once)")
     ensure_venv_module()
     shutil.rmtree(VENV, ignore_errors=True)
-    run([sys.executable, "-m", "venv", VENV])
+    # The base interpreter: this may be .venv/'s own python, about to be removed.
+    run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", VENV])
     source_dir = unpack(source.path, SRC_DIR) if source.is_archive else source.path
     constraints = VENV / "build-constraints.txt"
     constraints.write_text(BUILD_CONSTRAINTS)
@@ -238,9 +239,10 @@ def download_official():
     DOWNLOAD_TO.parent.mkdir(exist_ok=True)
     partial = DOWNLOAD_TO.with_suffix(".part")
     try:
-        with urllib.request.urlopen(DOWNLOAD_URL, timeout=30) as response, open(
-            partial, "wb"
-        ) as out:
+        with (
+            urllib.request.urlopen(DOWNLOAD_URL, timeout=30) as response,
+            open(partial, "wb") as out,
+        ):
             shutil.copyfileobj(response, out)
     except OSError as exc:
         partial.unlink(missing_ok=True)

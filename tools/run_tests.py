@@ -1,13 +1,17 @@
 """./run-tests: the whole test suite in one command.
 
-1. The pure-Python tests: ``python3 -m pytest tests`` (repo-root ``tests/``).
-2. If Odoo is importable: a throwaway PostgreSQL cluster, a fresh database on
-   which ``kleer_connector`` (with ``--l10n-se``: and ``l10n_se``) is installed
-   without demo data, with the addon's Odoo tests enabled, a check that the
-   install log holds no warning about the addon, and an uninstall check.
+0. Set-up (tools/odoo_setup.py): Odoo 18 in .venv/ (built once), PostgreSQL
+   and wkhtmltopdf from Debian when missing.
+1. The pure-Python tests: ``pytest tests`` (repo-root ``tests/``, no Odoo).
+2. The addon's Odoo tests: a throwaway PostgreSQL cluster, a fresh database on
+   which ``kleer_connector`` (and, by default, ``l10n_se``) is installed without
+   demo data; the install log must hold no warning or error; then the tests
+   through pytest-odoo on that database (a test that logs an ERROR fails);
+   then an uninstall check.
 
 It closes with one line, ``N passed, N failed, N skipped``, and exits non-zero
-on any failure.  ``./run-tests --help`` lists the options.
+on any failure, and when the Odoo tests could not run (``--pure-only`` runs the
+pure tests alone, on request).  ``./run-tests --help`` lists the options.
 """
 
 import argparse
@@ -26,24 +30,20 @@ from odoo_env import ADDON, ADDON_DIR, L10N_SE, REPO, odoo_env  # noqa: E402
 from odoo_setup import SetupError, ensure_all  # noqa: E402
 from pgtmp import PgCluster, PgError, free_port, install_signal_handlers, make_tempdir  # noqa: E402
 
-# Switch on once the addon has Odoo tests for good: then a run in which no
-# Odoo test ran fails even if kleer_connector/tests/ were missing.  Without it,
-# a run fails on zero Odoo tests only when kleer_connector/tests/ imports some.
-REQUIRE_ODOO_TESTS = True
 # By default the addon is tested in its real-world setting: installed together
 # with the Swedish localisation (which also brings base_vat's VAT checks and
 # l10n_se's OCR models). ./run-tests --no-l10n-se tests it with account alone.
 WITH_L10N_SE = True
 
 DB = "kc_test"
-TEST_TIMEOUT = 3600  # seconds for install + tests
+TEST_TIMEOUT = 3600  # seconds for the install, and again for the tests
 LAST_LOG = REPO / ".tmp" / "last-odoo-test.log"
+TOOLS = REPO / "tools"
 
 LOG_RE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ "  # date time pid
     r"(?P<level>[A-Z_]+) (?P<db>\S+) (?P<logger>[\w.]+): (?P<msg>.*)$"
 )
-SUMMARY_RE = re.compile(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests when loading database")
 PROBLEM_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
 SHOWN_LOADING_RE = re.compile(
     rf"^(loading \d+ modules|\d+ modules loaded|Modules loaded|init db|Module {ADDON} loaded in)"
@@ -68,25 +68,27 @@ def banner(text):
     print(f"\n=== {text} ===", flush=True)
 
 
-# -- pure-Python tests --------------------------------------------------------
+# -- pytest, for both suites ---------------------------------------------------
 
 
-def run_pure_tests(tmp, python):
-    banner(f"pure-Python tests: {python} -m pytest tests -q")
-    if not (REPO / "tests").is_dir():
-        print("no repo-root tests/ folder: nothing to run")
-        return Counts()
-    junit = tmp / "pytest.xml"
+def run_pytest(label, cmd, junit, timeout=TEST_TIMEOUT, env=None):
+    """Run pytest (its own output shown), count its JUnit report."""
+    print("$ " + " ".join(str(part) for part in cmd), flush=True)
     started = time.monotonic()
-    result = subprocess.run(
-        [python, "-m", "pytest", "tests", "-q", f"--junitxml={junit}"],
-        cwd=REPO,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [str(part) for part in cmd],
+            cwd=REPO,
+            env=env or odoo_env(),
+            stdin=subprocess.DEVNULL,
+            check=False,
+            timeout=timeout,
+        )
+        returncode = result.returncode
+    except subprocess.TimeoutExpired:
+        print(f"{label}: timed out after {timeout}s")
+        returncode = -1
     elapsed = time.monotonic() - started
-    if result.returncode == 5:
-        print("pytest collected no tests (exit 5): OK, nothing to run yet")
-        return Counts()
     counts = Counts()
     try:
         suites = ET.parse(junit).getroot().iter("testsuite")
@@ -97,36 +99,37 @@ def run_pure_tests(tmp, python):
         failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
         skipped = int(suite.get("skipped", 0))
         counts += Counts(total - failed - skipped, failed, skipped)
-    if result.returncode and not counts.failed:
-        print(
-            f"pytest exited {result.returncode} without a test failure (usage or collection error?)"
-        )
+    if returncode and not counts.failed:
+        print(f"pytest exited {returncode} without a test failure (usage or collection error?)")
         counts.failed += 1
-    print(f"pure tests: {counts.line()} in {elapsed:.0f}s")
+    if not (counts.passed or counts.failed or counts.skipped):
+        print(f"{label}: no test ran")
+        counts.failed += 1
+    print(f"{label}: {counts.line()} in {elapsed:.0f}s")
     return counts
 
 
-# -- Odoo: log reading -----------------------------------------------------
+def run_pure_tests(tmp, python):
+    banner("pure-Python tests (pytest tests)")
+    junit = tmp / "pytest-pure.xml"
+    return run_pytest(
+        "pure tests", [python, "-m", "pytest", "tests", "-q", f"--junitxml={junit}"], junit
+    )
 
 
-def mentions_addon(text):
-    # The module name, its models (kleer.*), its fields (kleer_*): all hold "kleer".
-    return "kleer" in text.lower()
+# -- Odoo: the install and its log ----------------------------------------------
 
 
-class OdooLog:
-    """Reads Odoo's log as it comes, shows the interesting part, and
-    remembers what matters for the verdict."""
+class InstallLog:
+    """Reads Odoo's install log as it comes, shows the interesting part, and
+    keeps its warnings and errors: a clean install logs none at all (some that
+    concern the addon do not name it, e.g. a bad manifest dependency)."""
 
     def __init__(self, logfile, verbose):
         self.logfile = logfile
         self.verbose = verbose
-        self.summary = None  # (failures, errors, tests)
-        self.skipped = 0
-        self.errors = []  # ERROR / CRITICAL records
-        self.install_warnings = []  # WARNING records outside tests
-        self.in_tests = False
-        self._record = None  # (level, logger, msg, [lines], in_tests)
+        self.problems = []
+        self._record = None  # (level, [lines])
         self._show = True
 
     def feed(self, line):
@@ -135,11 +138,10 @@ class OdooLog:
         if match:
             self._close()
             level, logger, msg = match["level"], match["logger"], match["msg"]
-            self._track_phase(logger, msg)
-            self._record = (level, logger, msg, [line], self.in_tests)
+            self._record = (level, [line])
             self._show = self.verbose or self._interesting(level, logger, msg)
         elif self._record:
-            self._record[3].append(line)
+            self._record[1].append(line)
         else:  # raw output before the first log record
             self._show = True
         if self._show:
@@ -149,63 +151,16 @@ class OdooLog:
     def finish(self):
         self._close()
 
-    def _track_phase(self, logger, msg):
-        if msg.startswith("Starting ") and ".tests." in logger:
-            self.in_tests = True
-        elif logger == "odoo.modules.loading" and msg.startswith(f"Module {ADDON} loaded in"):
-            self.in_tests = False  # the addon's at_install tests are over
-        elif msg.startswith("Starting post tests"):
-            self.in_tests = True
-
     @staticmethod
     def _interesting(level, logger, msg):
-        return (
-            level in PROBLEM_LEVELS
-            or logger.startswith(("odoo.tests", f"odoo.addons.{ADDON}"))
-            or (logger == "odoo.modules.loading" and SHOWN_LOADING_RE.match(msg))
-            or msg.startswith("Starting post tests")
-            or "post-tests in" in msg
+        return level in PROBLEM_LEVELS or (
+            logger == "odoo.modules.loading" and SHOWN_LOADING_RE.match(msg)
         )
 
     def _close(self):
-        if not self._record:
-            return
-        level, logger, msg, lines, in_tests = self._record
+        if self._record and self._record[0] in PROBLEM_LEVELS:
+            self.problems.append("".join(self._record[1]))
         self._record = None
-        text = "".join(lines)
-        summary = SUMMARY_RE.search(msg) if logger == "odoo.tests.result" else None
-        if summary:
-            self.summary = tuple(int(n) for n in summary.groups())
-            return
-        if msg.startswith("skipped ") and ".tests." in logger:
-            self.skipped += 1
-        if level in ("ERROR", "CRITICAL"):
-            if not is_test_report(logger, msg):
-                self.errors.append(text)
-        elif level == "WARNING" and not in_tests:
-            # A clean install of account, l10n_se and the addon logs no warning
-            # at all; some that concern the addon do not name it (e.g. a bad
-            # external dependency in its manifest), so every one counts.
-            self.install_warnings.append(text)
-
-
-def is_test_report(logger, msg):
-    """Odoo's own ERROR records about failed tests, already counted as failures."""
-    if ".tests." in logger and msg.startswith(("FAIL: ", "ERROR: ")):
-        return True
-    return logger == "odoo.modules.loading" and (
-        re.match(r"Module \w+: \d+ failures, \d+ errors of \d+ tests", msg)
-        or msg.startswith("At least one test failed")
-    )
-
-
-def first_lines(records):
-    return "".join(f"  {record.splitlines()[0]}\n" for record in records)
-
-
-def addon_has_tests():
-    init = ADDON_DIR / "tests" / "__init__.py"
-    return init.is_file() and "import" in init.read_text()
 
 
 def run_odoo(cmd, log, timeout):
@@ -238,6 +193,101 @@ def run_odoo(cmd, log, timeout):
         log.finish()
 
 
+def install(odoo, pg, data_dir, modules, args, full_log):
+    banner(f"Odoo {odoo.version}: install {modules} on a fresh database")
+    cmd = odoo.command(
+        pg,
+        DB,
+        data_dir,
+        "-i",
+        modules,
+        "--without-demo=all",  # truthy string = no demo data (18.0 semantics)
+        "--stop-after-init",
+        "--log-level",
+        "info",
+    )
+    print("$ " + " ".join(cmd), flush=True)
+    started = time.monotonic()
+    with open(full_log, "w") as logfile:
+        log = InstallLog(logfile, args.verbose)
+        returncode = run_odoo(cmd, log, args.timeout)
+    print(f"install finished in {time.monotonic() - started:.0f}s, exit code {returncode}")
+    problems = []
+    if returncode:
+        problems.append(f"the install exited with code {returncode}")
+    if log.problems:
+        problems.append(
+            f"the install log is not clean: {len(log.problems)} warning(s) or error(s), "
+            "shown above:\n" + first_lines(log.problems)
+        )
+    else:
+        print("install log: no warning, no error")
+    return problems
+
+
+def first_lines(records):
+    return "".join(f"  {record.splitlines()[0]}\n" for record in records)
+
+
+# -- Odoo: the tests through pytest-odoo -----------------------------------------
+
+
+def pytest_selection(test_tags):
+    """Odoo-style ``/kleer_connector:Class[.method]`` tags -> pytest ``-k``."""
+    if not test_tags:
+        return []
+    words = []
+    for tag in test_tags.split(","):
+        spec = tag.strip().split(":", 1)[1] if ":" in tag else tag.strip().lstrip("/")
+        if spec and spec != ADDON:
+            words.append(" and ".join(spec.split(".")))
+    return ["-k", " or ".join(f"({word})" for word in words)] if words else []
+
+
+def write_odoo_rc(odoo, pg, data_dir, path, logfile):
+    path.write_text(
+        "[options]\n"
+        f"db_host = {pg.host}\n"
+        f"db_port = {pg.port}\n"
+        f"db_user = {pg.user}\n"
+        f"db_name = {DB}\n"
+        f"dbfilter = ^{DB}$\n"
+        f"addons_path = {odoo.addons_path}\n"
+        f"data_dir = {data_dir}\n"
+        f"logfile = {logfile}\n"
+        "log_level = info\n"
+        "http_interface = 127.0.0.1\n"
+        f"http_port = {free_port()}\n"
+        "without_demo = all\n"
+    )
+    return path
+
+
+def run_addon_tests(odoo, pg, data_dir, args, tmp, odoo_log):
+    banner(f"Odoo {odoo.version}: the addon's tests (pytest-odoo on {DB})")
+    rc = write_odoo_rc(odoo, pg, data_dir, tmp / "odoo.conf", odoo_log)
+    junit = tmp / "pytest-odoo.xml"
+    cmd = [
+        odoo.python,
+        "-m",
+        "pytest",
+        "-c",
+        TOOLS / "pytest-odoo.ini",
+        "--rootdir",
+        REPO,
+        f"--odoo-config={rc}",
+        f"--odoo-database={DB}",
+        "--odoo-http",
+        "-q",
+        "-rfE",
+        f"--junitxml={junit}",
+        *pytest_selection(args.test_tags),
+        ADDON_DIR / "tests",
+    ]
+    env = dict(odoo_env(), PYTHONPATH=str(TOOLS))  # -p pytest_odoo_strict lives there
+    return run_pytest("Odoo tests", cmd, junit, timeout=args.timeout, env=env)
+
+
 UNINSTALL_SCRIPT = f"""
 ADDON = {ADDON!r}
 module = env["ir.module.module"].search([("name", "=", ADDON)])
@@ -267,7 +317,7 @@ def check_uninstall(odoo, pg, data_dir, uninstall):
         line
         for line in output.splitlines()
         if re.search(r" (ERROR|CRITICAL) ", line)
-        or (" WARNING " in line and mentions_addon(line))
+        or (" WARNING " in line and "kleer" in line.lower())
         or line.startswith("Traceback")
     ]
     sys.stdout.write(output)
@@ -280,83 +330,30 @@ def check_uninstall(odoo, pg, data_dir, uninstall):
 
 def run_odoo_tests(args, tmp, odoo):
     modules = f"{ADDON},{L10N_SE}" if args.l10n_se else ADDON
-    banner(f"Odoo {odoo.version} tests: install {modules} on a fresh database")
     counts = Counts()
     problems = []
     pg = PgCluster(tmp / "pg")
+    install_log = tmp / "odoo-install.log"
+    test_log = tmp / "odoo-tests.log"
     try:
         pg.start()
         print(f"PostgreSQL on 127.0.0.1:{pg.port} (data in {pg.data})")
         data_dir = tmp / "odoo-data"
-        tags = args.test_tags or f"/{ADDON}"
-        cmd = odoo.command(
-            pg,
-            DB,
-            data_dir,
-            "-i",
-            modules,
-            "--without-demo=all",  # truthy string = no demo data (18.0 semantics)
-            "--test-enable",
-            "--test-tags",
-            tags,
-            "--stop-after-init",
-            "--log-level",
-            "info",
-            http_port=free_port(),
-        )
-        print("$ " + " ".join(cmd), flush=True)
-        full_log = tmp / "odoo-test.log"
-        started = time.monotonic()
-        with open(full_log, "w") as logfile:
-            log = OdooLog(logfile, args.verbose)
-            returncode = run_odoo(cmd, log, args.timeout)
-        print(
-            f"Odoo install + tests finished in {time.monotonic() - started:.0f}s, "
-            f"exit code {returncode}"
-        )
-
-        if log.summary is None:
-            problems.append("Odoo printed no test summary: the install did not finish")
-        else:
-            failures, errors, total = log.summary
-            bad = failures + errors
-            counts += Counts(max(total - bad - log.skipped, 0), bad, log.skipped)
-            print(
-                f"Odoo tests: {total} ran, {failures} failed, {errors} error(s), "
-                f"{log.skipped} skipped"
-            )
-            if total == 0:
-                expected = REQUIRE_ODOO_TESTS or addon_has_tests() or args.test_tags
-                if expected:
-                    problems.append(f"no Odoo test ran (test tags {tags!r})")
-                else:
-                    print(f"note: 0 Odoo tests ran: {ADDON}/tests/ has no tests yet")
-        if returncode and log.summary and not counts.failed:
-            problems.append(f"Odoo exited with code {returncode}")
-        if log.errors:
-            problems.append(
-                f"{len(log.errors)} ERROR/CRITICAL log record(s), shown above:\n"
-                + first_lines(log.errors)
-            )
-        if log.install_warnings:
-            problems.append(
-                f"the install log is not clean: {len(log.install_warnings)} "
-                f"warning(s) outside the tests, shown above:\n" + first_lines(log.install_warnings)
-            )
-        else:
-            print("install log: no warning outside the tests")
-
-        if log.summary is not None:
+        problems += install(odoo, pg, data_dir, modules, args, install_log)
+        if not problems:
+            counts += run_addon_tests(odoo, pg, data_dir, args, tmp, test_log)
             uninstall = not (args.no_uninstall or args.keep)
             if args.keep and not args.no_uninstall:
                 print("--keep: skipping the uninstall so the kept database still has the addon")
             if not check_uninstall(odoo, pg, data_dir, uninstall):
                 problems.append(f"{'uninstall' if uninstall else 'installed-state'} check failed")
-
         if problems or counts.failed:
             LAST_LOG.parent.mkdir(exist_ok=True)
-            shutil.copyfile(full_log, LAST_LOG)
-            print(f"full Odoo log: {LAST_LOG}")
+            with open(LAST_LOG, "w") as out:
+                for part in (install_log, test_log):
+                    if part.exists():
+                        out.write(part.read_text(errors="replace"))
+            print(f"full Odoo log (install, then tests): {LAST_LOG}")
         if args.keep:
             pg.detach()
             print(
@@ -398,7 +395,7 @@ def parse_args(argv):
         "-k",
         "--test-tags",
         metavar="TAGS",
-        help="Odoo --test-tags, e.g. /kleer_connector:TestQueue (default: /kleer_connector)",
+        help="narrow the Odoo tests: /kleer_connector:TestQueue[.test_name][,...]",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the cluster and database, print how to connect"
@@ -413,10 +410,10 @@ def parse_args(argv):
     parser.add_argument(
         "--verbose",
         action="store_true",
-        help="show Odoo's full log (default: tests, warnings, errors)",
+        help="show Odoo's full install log (default: warnings, errors, progress)",
     )
     parser.add_argument(
-        "--timeout", type=int, default=TEST_TIMEOUT, help="seconds allowed for install + tests"
+        "--timeout", type=int, default=TEST_TIMEOUT, help="seconds allowed for install, and tests"
     )
     return parser.parse_args(argv)
 
@@ -441,6 +438,7 @@ def main(argv=None):
                 ok = False
             else:
                 print(f"Odoo {odoo.version}: {odoo.python} ({odoo.origin})")
+                print(f"set-up done in {time.monotonic() - started:.1f}s")
         if not args.odoo_only:
             pure = run_pure_tests(tmp, odoo.python if odoo else pure_python())
             total += pure
@@ -448,7 +446,7 @@ def main(argv=None):
         if odoo:
             odoo_counts, odoo_ok = run_odoo_tests(args, tmp, odoo)
             total += odoo_counts
-            ok = ok and odoo_ok is not False
+            ok = ok and odoo_ok
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

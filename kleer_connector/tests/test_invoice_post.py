@@ -3,9 +3,11 @@ posted; what the sandbox received is checked field by field."""
 
 from datetime import date
 from decimal import Decimal
+from unittest.mock import patch
 
 from odoo import Command, sql_db
 from odoo.tests import Form, tagged
+from odoo.tools import config
 
 from ..kleer_api import ocr
 from ..kleer_api.money import to_ore
@@ -452,6 +454,24 @@ class TestInvoiceProductsAndFiles(InvoiceCase):
         self.process_queue()
         self.assertFalse(self.sent("PUT", "/product"))
         self.assertFalse(self.sent("GET", "/product"))
+
+    def test_real_pdf_arrives(self):
+        """Outside test mode Odoo renders the invoice with wkhtmltopdf: the
+        file Kleer receives is that PDF (tests otherwise get Odoo's HTML)."""
+        state = self.env["ir.actions.report"].get_wkhtmltopdf_state()
+        if state in ("install", "broken"):
+            self.skipTest(f"wkhtmltopdf is {state}: install Debian's wkhtmltopdf")
+        move = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+        )
+        with patch.dict(config.options, {"test_enable": False}):
+            self.process_queue()
+        files = self.stored(move)["files"]
+        pdf = next(f for f in files if f["filename"].endswith(".pdf"))
+        data = bytes.fromhex(pdf["data"])
+        self.assertTrue(data.startswith(b"%PDF-"), data[:20])
+        self.assertGreater(len(data), 1000)
+        self.assertEqual(move.kleer_state, "draft")
 
     def test_attachments_arrive(self):
         move = self.make_invoice(
