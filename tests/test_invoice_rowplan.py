@@ -71,9 +71,47 @@ def test_fractional_unit_price_is_rounded_up_with_a_discount():
     assert (row.quantity, row.price, row.discount_absolute) == (D(3), 34, 2)
 
 
-def test_fractional_quantity_folds_into_the_price():
-    row = plan_row(Line("a", D("0.3333"), D("10"), 333, D(25)))
-    assert (row.quantity, row.price, row.note) == (D(1), 333, "0.3333 × 10")
+def test_decimal_hours_keep_quantity_and_price():
+    # 2.33 h x 987.65 kr = 2,301.2245: Kleer rounds it half up to Odoo's 2,301.22.
+    row = plan_row(Line("a", D("2.33"), D("987.65"), 230122, D(25)))
+    assert (row.quantity, row.price, row.discount_percentage, row.discount_absolute) == (
+        D("2.33"),
+        98765,
+        None,
+        None,
+    )
+    assert row.note == ""
+    assert kleer_totals([row]) == (230122, rhu(D(230122) / 4))
+
+
+def test_decimal_quantity_keeps_its_percentage_discount():
+    # 2.33 x 987.65 -10 %: Odoo books 2,071.10; Kleer: 230122 - 23012 öre.
+    row = plan_row(Line("a", D("2.33"), D("987.65"), 207110, D(25), discount=D(10)))
+    assert (row.quantity, row.price, row.discount_percentage) == (D("2.33"), 98765, D(10))
+    assert row.discount_absolute is None and row.net() == 207110
+
+
+def test_decimal_quantity_kept_with_an_absolute_discount_when_the_percentage_rounds_off():
+    # 0.5 x 0.05 kr = 2.5 öre, Kleer's gross 3; -50 % nets 3 - 2 = 1 öre. A
+    # booked net of 2 öre needs an absolute discount; the quantity stays.
+    row = plan_row(Line("a", D("0.5"), D("0.05"), 2, D(25), discount=D(50)))
+    assert (row.quantity, row.price) == (D("0.5"), 5)
+    assert row.discount_percentage is None and row.discount_absolute == 1 and row.net() == 2
+
+
+def test_decimal_quantities_with_whole_ore_prices_are_never_folded():
+    rnd = random.Random(7)
+    for _i in range(2000):
+        qty = D(rnd.randint(1, 100000)) / D(rnd.choice([10, 100, 1000]))
+        price = D(rnd.randint(1, 10000000)) / 100
+        row = plan_row(Line("a", qty, price, rhu(qty * price * 100), D(25)))
+        assert (row.quantity, row.price, row.discount_absolute) == (qty, int(price * 100), None)
+
+
+def test_folds_only_when_a_surcharge_would_be_needed():
+    # Booked more than quantity x price (no discount can say it): 1 x the net.
+    row = plan_row(Line("a", D("0.3333"), D("10"), 334, D(25)))
+    assert (row.quantity, row.price, row.note) == (D(1), 334, "0.3333 × 10")
 
 
 def test_price_included_tax_uses_discount_for_the_remainder():

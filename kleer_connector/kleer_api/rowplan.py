@@ -12,12 +12,13 @@ Kleer (and the sandbox) compute per row::
 and sum rows for the invoice's amount and VAT. The technique, in order:
 
 1. Keep the user's quantity, unit price and discount percentage when they
-   give the line's net exactly.
+   give the line's net exactly (2.33 h x 987.65 kr: Kleer rounds 2,301.2245
+   to Odoo's 2,301.22; decimal quantities are kept, never folded for that).
 2. Else keep the quantity and send the difference as an absolute discount in
    öre (a price-included tax, Odoo's global rounding); when the unit price
    is not a whole öre net of tax, the net unit price rounded away from zero
    is sent, so the remainder is always a (small) discount, never a surcharge.
-3. Else (quantity x price is not a whole öre) send quantity 1 at the line's
+3. Else (only a surcharge could reach the net) send quantity 1 at the line's
    net; the row notes "quantity x unit price" so nothing is lost to a reader.
 4. VAT: per VAT rate, when the rounded row VATs do not sum to the VAT of the
    accounting document (round-globally, price-included taxes), move k öre of a
@@ -101,8 +102,8 @@ def plan_row(line):
         price = int(abs(unit).quantize(Decimal(1), ROUND_CEILING)) * (1 if unit >= 0 else -1)
     else:
         price = None
-    if price is not None and _integral(q * price):
-        gross = int(q * price)
+    if price is not None:
+        gross = rhu(q * price)  # Kleer's own rounding of quantity x price
         if disc and gross - rhu(gross * disc / HUNDRED) == n:
             return Row(line.key, q, price, line.vat, discount_percentage=disc)
         if gross == n:
