@@ -255,6 +255,25 @@ class TestInvoiceTotals(InvoiceCase):
         self.process_queue()
         self.assertTotalsEqual(move)
 
+    def test_decimal_hours_keep_quantity_and_rate(self):
+        move = self.make_invoice(
+            [
+                {
+                    "product_id": self.consulting,
+                    "quantity": 2.33,
+                    "price_unit": 987.65,
+                    "taxes": self.vat25,
+                }
+            ]
+        )
+        self.assertEqual(move.amount_untaxed, 2301.22)
+        self.process_queue()
+        (row,) = rows_of(self.last_invoice_xml())
+        self.assertEqual([row.findtext("quantity"), row.findtext("price")], ["2.33", "98765"])
+        self.assertIsNone(row.find("discount"))
+        self.assertEqual(row.findtext("description"), "Konsulttimme", "nothing folded")
+        self.assertTotalsEqual(move)
+
     def test_price_included_tax(self):
         move = self.make_invoice(
             [
