@@ -2,7 +2,8 @@
 
 A Kleer product becomes or updates an Odoo product (matched by Kleer id,
 then by the foreign-id ``odoo-product-<id>`` the invoices push writes, then
-by internal reference = Kleer foreign-id). Mapped: name, sales price (öre ->
+by internal reference = Kleer foreign-id). Mapped: name (never with a
+"[CODE] " prefix of the article number), sales price (öre ->
 company currency), unit (-> a unit of measure by name), type, VAT (-> the
 company's sales tax of that percentage) and account number (-> income
 account). A missing tax or account is a mapping error for a person to fix:
@@ -54,6 +55,18 @@ def product_hash(p):
         default=str,
     )
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def plain_name(name, *codes):
+    """``name`` without leading "[CODE] " prefixes of the given article
+    numbers: Odoo's display name adds one, so writing it back into the name
+    would grow it by one per round trip."""
+    name = (name or "").strip()
+    for code in filter(None, (c.strip() for c in codes if c)):
+        prefix = f"[{code}]"
+        while name.startswith(prefix) and name[len(prefix) :].strip():
+            name = name[len(prefix) :].strip()
+    return name
 
 
 def _match_unlinked(p, by_code, hashes, claimed):
@@ -121,7 +134,7 @@ class _ProductMaps:
         """(Odoo values, list of missing mappings) for a Kleer product."""
         problems = []
         vals = {
-            "name": p.name,
+            "name": plain_name(p.name, p.foreign_id),
             "type": "service" if p.type in ("Services", "DigitalServices") else "consu",
             "list_price": round((p.price or 0) / 100.0, self.decimals),
             "sale_ok": True,
@@ -279,7 +292,9 @@ class KleerSync(models.AbstractModel):
 
     @api.model
     def _kleer_product_update(self, product, p, vals, maps):
-        vals = dict(vals, kleer_product_id=p.id)
+        vals = dict(
+            vals, kleer_product_id=p.id, name=plain_name(vals["name"], product.default_code)
+        )
         tax = vals.pop("taxes_id", None)
         diff = {}
         for key, value in vals.items():

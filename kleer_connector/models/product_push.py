@@ -1,6 +1,7 @@
 """Products pushed to Kleer when an invoice needs them (the product pull
-lives elsewhere). A product is created once per Kleer company and its id
-stored (and committed) at once."""
+lives elsewhere). A product is matched by its Kleer id, then by its article
+number (internal reference = Kleer ``foreign-id``), and only then created,
+once per Kleer company, its id stored (and committed) at once."""
 
 from odoo import models
 
@@ -12,8 +13,16 @@ class ProductProduct(models.Model):
     _inherit = "product.product"
 
     def _kleer_product_foreign_id(self):
+        """The article number Kleer knows the product by: its internal
+        reference, else a stable Odoo key."""
         self.ensure_one()
-        return f"odoo-product-{self.id}"
+        return (self.default_code or "").strip() or f"odoo-product-{self.id}"
+
+    def _kleer_product_match_keys(self):
+        """Kleer foreign-ids that stand for this product: its article number,
+        then the Odoo key (products created before it had one)."""
+        self.ensure_one()
+        return list(dict.fromkeys([self._kleer_product_foreign_id(), f"odoo-product-{self.id}"]))
 
     def _kleer_ensure_product(self, company, run):
         """Kleer product id of this product in ``company``'s Kleer, creating
@@ -30,11 +39,12 @@ class ProductProduct(models.Model):
             "products_by_foreign_id",
             lambda: {p.foreign_id: p.id for p in client.products() if p.foreign_id},
         )
-        foreign_id = product._kleer_product_foreign_id()
-        kleer_id = known.get(foreign_id)
+        kleer_id = next(
+            (known[key] for key in product._kleer_product_match_keys() if key in known), None
+        )
         if not kleer_id:
             kleer_id = client.create_product(product._kleer_product_payload(company))
-            known[foreign_id] = kleer_id
+            known[product._kleer_product_foreign_id()] = kleer_id
         product.sudo().kleer_product_id = kleer_id
         self.env["kleer.job"]._commit()  # the job's cursor: the id is never rolled back
         return kleer_id
@@ -49,7 +59,9 @@ class ProductProduct(models.Model):
         account = income or company.kleer_default_account_id
         code = (account.code or "") if account else ""
         return kt.Product(
-            name=product.display_name[:255],
+            # The product's own name: Kleer shows the article number apart, and
+            # a "[CODE] " prefix would come back into Odoo with the product pull.
+            name=product.with_context(display_default_code=False).display_name[:255],
             foreign_id=product._kleer_product_foreign_id(),
             type="Services" if product.type == "service" else "Goods",
             unit=product.uom_id.name or "",

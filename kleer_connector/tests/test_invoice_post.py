@@ -11,6 +11,7 @@ from odoo.tools import config
 
 from ..kleer_api import ocr
 from ..kleer_api.money import to_ore
+from ..kleer_api.sandbox.seed import product_element
 from .test_invoice_common import (
     DEFAULT_PRODUCT,
     KLEER_USER,
@@ -458,8 +459,9 @@ class TestInvoiceProductsAndFiles(InvoiceCase):
         created = self.sent("PUT", "/product")
         self.assertEqual(len(created), 1)
         product_xml = created[0].xml()
-        self.assertEqual(product_xml.findtext("foreign-id"), f"odoo-product-{self.book.id}")
-        self.assertEqual(product_xml.findtext("name"), "[B-1] Bok")
+        # Its article number, and its own name (no "[B-1] " of the display name).
+        self.assertEqual(product_xml.findtext("foreign-id"), "B-1")
+        self.assertEqual(product_xml.findtext("name"), "Bok")
         self.assertEqual(product_xml.findtext("price"), "24950")
         kleer_id = self.book.with_company(self.company).kleer_product_id
         self.assertTrue(kleer_id)
@@ -491,6 +493,65 @@ class TestInvoiceProductsAndFiles(InvoiceCase):
         self.assertTrue(data.startswith(b"%PDF-"), data[:20])
         self.assertGreater(len(data), 1000)
         self.assertEqual(move.kleer_state, "draft")
+
+    def test_product_matched_by_internal_reference_creates_nothing(self):
+        # Kleer's "Bok" has the article number (foreign-id) P102.
+        book = self.env["product.product"].create(
+            {"name": "Bok inbunden", "default_code": "P102", "list_price": 250}
+        )
+        self.make_invoice([{"product_id": book, "quantity": 1, "taxes": self.vat6}])
+        self.process_queue()
+        self.assertFalse(self.sent("PUT", "/product"), "no second Kleer product")
+        self.assertEqual(self.last_invoice_xml().findtext("rows/row/product/id"), "102")
+        self.assertEqual(book.with_company(self.company).kleer_product_id, 102)
+
+    def test_product_without_reference_gets_a_stable_key(self):
+        pen = self.env["product.product"].create({"name": "Penna", "list_price": 10})
+        self.make_invoice([{"product_id": pen, "quantity": 1, "taxes": self.vat25}])
+        self.process_queue()
+        (put,) = self.sent("PUT", "/product")
+        self.assertEqual(
+            [put.xml().findtext("foreign-id"), put.xml().findtext("name")],
+            [f"odoo-product-{pen.id}", "Penna"],
+        )
+
+    def test_product_round_trip_does_not_grow_the_name(self):
+        widget = self.env["product.product"].create(
+            {"name": "Widget", "default_code": "KB-GOODS", "list_price": 10}
+        )
+        # Created in Kleer by an earlier version: display name, Odoo key.
+        chair = self.env["product.product"].create(
+            {"name": "Office Chair Black", "default_code": "FURN_0269", "list_price": 10}
+        )
+        self.sandbox.state.create_product(
+            self.sandbox.company_id,
+            product_element(
+                "[FURN_0269] Office Chair Black",
+                "st",
+                1000,
+                25,
+                3001,
+                "Goods",
+                f"odoo-product-{chair.id}",
+            ),
+        )
+        self.make_invoice(
+            [
+                {"product_id": widget, "quantity": 1, "taxes": self.vat25},
+                {"product_id": chair, "quantity": 1, "taxes": self.vat25},
+            ]
+        )
+        self.process_queue()
+        self.assertEqual(len(self.sent("PUT", "/product")), 1, "the chair was adopted")
+        self.company.kleer_sync_products = True
+        for _run in range(2):
+            self.assertTrue(self.env["kleer.sync"]._run_sync("products", self.company))
+            self.env.invalidate_all()
+            self.assertEqual(widget.name, "Widget")
+            self.assertEqual(chair.name, "Office Chair Black")
+        self.assertEqual(chair.display_name, "[FURN_0269] Office Chair Black")
+        move = self.make_invoice([{"product_id": chair, "quantity": 1, "taxes": self.vat25}])
+        self.assertEqual(move.invoice_line_ids.name, "[FURN_0269] Office Chair Black")
 
     def test_attachments_arrive(self):
         move = self.make_invoice(
