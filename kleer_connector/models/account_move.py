@@ -457,7 +457,7 @@ class AccountMove(models.Model):
         return run.cached(
             company,
             ("kleer_user_id", user.id),
-            lambda: self.env["kleer.user"]._kleer_id_for_user(user, company),
+            lambda: self.env["kleer.user"]._kleer_id_for_user(user, company, run),
         )
 
     def _kleer_delivery_type(self, company, run):

@@ -3,6 +3,8 @@ Odoo user, by email, gives the "our reference" of customers and invoices."""
 
 from odoo import api, fields, models
 
+from ..kleer_api import KleerNotFound, KleerPermissionError
+
 
 class KleerUser(models.Model):
     _name = "kleer.user"
@@ -59,6 +61,32 @@ class KleerUser(models.Model):
         return found
 
     @api.model
-    def _kleer_id_for_user(self, user, company):
-        """Kleer user id for "our reference" (0 = none)."""
-        return self._kleer_for_user(user, company).kleer_id or 0
+    def _kleer_id_for_user(self, user, company, run=None):
+        """Kleer user id for "our reference" (0 = none). With ``run`` (a
+        batch of the queue), a user not mirrored yet (users sync not run
+        since) is looked up in Kleer and mirrored."""
+        found = self._kleer_for_user(user, company)
+        if not found and user and run is not None:
+            found = self._kleer_fetch_for_user(user, company, run)
+        return found.kleer_id or 0
+
+    @api.model
+    def _kleer_fetch_for_user(self, user, company, run):
+        """Kleer's active user with ``user``'s email, mirrored (empty when
+        none). Kleer's user list is read at most once per batch."""
+        emails = {(e or "").strip().lower() for e in (user.email, user.login)} - {""}
+        kleer_users = run.cached(company, "users", lambda: self._kleer_read_users(company, run))
+        match = [u for u in kleer_users if u.active and (u.email or "").strip().lower() in emails]
+        if not match:
+            return self.browse()
+        self.env["kleer.sync"]._kleer_users_apply(company, match[:1])
+        return self._kleer_for_user(user, company)
+
+    @api.model
+    def _kleer_read_users(self, company, run):
+        try:
+            return run.client(company).users()
+        except (KleerPermissionError, KleerNotFound):
+            # A token without the right to list users: the invoice goes out
+            # without "our reference" rather than not at all.
+            return []

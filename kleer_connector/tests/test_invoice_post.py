@@ -120,6 +120,35 @@ class TestInvoiceMapping(InvoiceCase):
         self.assertEqual(self.job_of(move).state, "done")
         self.assertEqual(len(self.invoice_puts()), 1)
 
+    def test_salesperson_resolved_before_any_users_sync(self):
+        self.env["kleer.user"].search([("company_id", "=", self.company.id)]).unlink()
+
+        def user(login, email):
+            return self.env["res.users"].create(
+                {
+                    "name": login.title(),
+                    "login": login,
+                    "email": email,
+                    "company_id": self.company.id,
+                    "company_ids": [Command.set(self.company.ids)],
+                    "groups_id": [Command.link(self.env.ref("account.group_account_invoice").id)],
+                }
+            )
+
+        # Kleer's user 2 "Bertil Sälj" has bertil@example.se.
+        bertil, nobody = user("bertil", "Bertil@Example.se"), user("nobody", "no@example.se")
+        line = {"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}
+        for salesperson in (bertil, bertil, nobody):
+            self.make_invoice([line], invoice_user_id=salesperson)
+        self.process_queue()
+        self.assertEqual(
+            [put.xml().findtext("our-reference/id") for put in self.invoice_puts()],
+            [str(KLEER_USER), str(KLEER_USER), "0"],
+        )
+        self.assertEqual(len(self.sent("GET", "/user")), 1, "one user list per batch")
+        mirror = self.env["kleer.user"].search([("company_id", "=", self.company.id)])
+        self.assertEqual([(m.kleer_id, m.user_id) for m in mirror], [(KLEER_USER, bertil)])
+
     def test_certified_mode_stores_the_invoice_number(self):
         self.company.kleer_invoice_mode = "certified"
         moves = self.env["account.move"]
