@@ -55,6 +55,21 @@ def _indent_xml(body):
     return etree.tostring(root, encoding="unicode")
 
 
+# What makes two failures the same one; what a repeat updates.
+SAME_FAILURE = (
+    "company_id",
+    "direction",
+    "operation",
+    "res_model",
+    "res_id",
+    "kleer_id",
+    "level",
+    "error_kind",
+    "message",
+)
+REFRESHED = ("attempts", "job_id", "request_body", "response_body", "http_status")
+
+
 class KleerLog(models.Model):
     _name = "kleer.log"
     _description = "Kleer sync log entry"
@@ -99,6 +114,10 @@ class KleerLog(models.Model):
     response_body = fields.Text()
     http_status = fields.Integer("HTTP status")
     job_id = fields.Many2one("kleer.job", ondelete="set null", index=True)
+    occurrences = fields.Integer(
+        default=1, help="How often this same failure happened while the entry was open."
+    )
+    last_seen = fields.Datetime(default=fields.Datetime.now)
 
     @api.depends("operation", "record_name", "level")
     def _compute_summary(self):
@@ -124,14 +143,35 @@ class KleerLog(models.Model):
         """Write an entry through its own cursor, so it survives a rollback of
         the work that failed. Bodies are shortened, the token removed."""
         company = self.env["res.company"].browse(vals["company_id"])
-        vals = dict(vals)
+        vals = dict(vals, res_id=vals.get("res_id") or 0)  # 0, not NULL: comparable
         for key in ("message", "request_body", "response_body"):
             if vals.get(key):
                 vals[key] = company._kleer_redact(
                     shorten_body(vals[key]) if key != "message" else vals[key]
                 )
         with own_cursor(self.env) as env:
+            same = env["kleer.log"]._same_open_entry(vals)
+            if same:
+                same.write(
+                    {
+                        "occurrences": same.occurrences + 1,
+                        "last_seen": fields.Datetime.now(),
+                        **{k: vals[k] for k in REFRESHED if k in vals},
+                    }
+                )
+                return same.id
             return env["kleer.log"].create(vals).id
+
+    @api.model
+    def _same_open_entry(self, vals):
+        """The open entry of the same failure of the same record (counted
+        there, so that a failure repeated each run does not flood the log)."""
+        if vals.get("state", "open") != "open":
+            return self.browse()
+        domain = [("state", "=", "open")] + [
+            (key, "=", vals.get(key) or (0 if key == "res_id" else False)) for key in SAME_FAILURE
+        ]
+        return self.search(domain, order="id desc", limit=1)
 
     def _open_record_action(self):
         self.ensure_one()

@@ -23,6 +23,7 @@ import logging
 from datetime import timedelta
 
 from odoo import Command, api, models
+from odoo.exceptions import ValidationError
 
 from .kleer_job import KleerMappingError
 from .res_partner import (
@@ -248,6 +249,20 @@ class _ClientMaps:
             )
         return values
 
+    def vat_refused(self, vals):
+        """True when Odoo's VAT check (base_vat's, when installed) refuses
+        the VAT number of these partner values for their country: such a
+        client is taken in with the number as Kleer has it, the way Odoo's
+        own imports can (``no_vat_validation``), and a person is warned."""
+        vat = vals.get("vat") or ""
+        if len(vat) <= 1:  # base_vat ignores these too
+            return False
+        Partner = self.env["res.partner"]
+        country = self.env["res.country"].browse(vals.get("country_id") or [])
+        if hasattr(Partner, "_fix_vat_number"):
+            vat = Partner._fix_vat_number(vat, country.id)
+        return Partner._run_vat_test(vat, country, vals.get("is_company", True)) is False
+
     def vals(self, canon, current_tags=None):
         """Odoo field values for canonical values (all or a diff)."""
         vals = {}
@@ -374,8 +389,14 @@ class KleerSync(models.AbstractModel):
             vals["kleer_client_id"] = client.id
         if partner.kleer_state != "synced":
             vals["kleer_state"] = "synced"
-        partner.write(vals)
+        current_vat = {"vat": partner.vat, "country_id": partner.country_id.id}
+        refused = bool({"vat", "country"} & set(diff)) and maps.vat_refused(
+            {**current_vat, "is_company": partner.is_company, **vals}
+        )
+        (partner.with_context(no_vat_validation=True) if refused else partner).write(vals)
         index.hashes[partner.id] = sync_hash
+        if refused:
+            self._kleer_log_vat_refused(company, partner, client)
         return "updated" if diff else "unchanged"
 
     @api.model
@@ -416,9 +437,7 @@ class KleerSync(models.AbstractModel):
             pairs = []
             for client, vals in zip(done, vals_list, strict=True):
                 try:
-                    with Partner.env.cr.savepoint():
-                        partner = Partner.create(vals)
-                        Partner.env.flush_all()
+                    partner = self._kleer_customer_create(company, Partner, client, vals, maps)
                     pairs.append((client, partner.id, vals))
                 except Exception as exc:  # noqa: BLE001
                     Partner.env.invalidate_all()
@@ -426,6 +445,48 @@ class KleerSync(models.AbstractModel):
         for client, pid, vals in pairs:
             index.add(pid, client.id, vals["kleer_sync_hash"])
         stats["created"] += len(pairs)
+
+    @api.model
+    def _kleer_customer_create(self, company, Partner, client, vals, maps):
+        """One partner; a VAT number Odoo's check refuses is kept as Kleer
+        has it (see ``_ClientMaps.vat_refused``), with a warning."""
+        try:
+            with Partner.env.cr.savepoint():
+                partner = Partner.create(vals)
+                Partner.env.flush_all()
+            return partner
+        except ValidationError:
+            Partner.env.invalidate_all()
+            if not maps.vat_refused(vals):
+                raise
+        with Partner.env.cr.savepoint():
+            partner = Partner.with_context(no_vat_validation=True).create(vals)
+            Partner.env.flush_all()
+        self._kleer_log_vat_refused(company, partner, client)
+        return partner
+
+    @api.model
+    def _kleer_log_vat_refused(self, company, partner, client):
+        self.env["kleer.log"]._log_isolated(
+            {
+                "company_id": company.id,
+                "direction": "in",
+                "operation": "pull",
+                "res_model": "res.partner",
+                "res_id": partner.id,
+                "record_name": partner.display_name,
+                "kleer_id": client.id,
+                "level": "warning",
+                "state": "open",
+                "error_kind": "validation",
+                "message": self.env._(
+                    "Odoo's VAT check refuses the VAT number %(vat)s of this Kleer client; the "
+                    "customer was taken in with the number as Kleer has it. Check it, in Kleer "
+                    "or in Odoo.",
+                    vat=client.vat_nr,
+                ),
+            }
+        )
 
     @api.model
     def _kleer_log_conflict(self, company, partner, client, current, diff):

@@ -153,6 +153,74 @@ class TestSyncCustomers(KleerCase):
         self.assertEqual(job.state, "done")
         self.assertEqual(self.partner_of(202).name, "Sven Svensson")
 
+    def test_client_with_a_vat_odoo_refuses_is_imported_with_a_warning(self):
+        self.company.kleer_customer_sync = "from_kleer"
+        germany = self.env.ref("base.de")
+        # The check digit of a real German VAT number (DE136695976), changed.
+        vat = "DE136695977"
+        base_vat = hasattr(self.Partner, "_fix_vat_number")
+        if base_vat:  # the case is one Odoo's own check refuses
+            self.assertFalse(self.Partner._run_vat_test(vat, germany))
+        body = client_element(
+            "Müller GmbH",
+            "",
+            "einkauf@mueller.example.de",
+            _address("Hauptstraße 1", "10115", "Berlin", "Deutschland"),
+            1,
+            "Organisation",
+            vat_nr=vat,
+        )
+        body.find("country-code").text = "DE"
+        kleer_id = self.sandbox.state.create_client(1, body)
+        for _run in range(3):
+            self.assertTrue(self.sync())
+        partner = self.partner_of(kleer_id)
+        self.assertEqual(
+            (partner.name, partner.vat, partner.country_id), ("Müller GmbH", vat, germany)
+        )
+        self.assertTrue(self.partner_of(201), "the rest of the slice is taken in too")
+        logs = self.env["kleer.log"].search(
+            [("res_model", "=", "res.partner"), ("res_id", "=", partner.id)]
+        )
+        if base_vat:
+            self.assertEqual(
+                [(log.level, log.state, log.occurrences) for log in logs], [("warning", "open", 1)]
+            )
+            self.assertIn(vat, logs.message)
+        self.assertFalse(
+            self.env["kleer.log"].search([("kleer_id", "=", kleer_id), ("level", "=", "error")])
+        )
+
+    def test_the_same_failure_each_run_is_one_open_entry(self):
+        self.company.kleer_customer_sync = "from_kleer"
+        store = self.sandbox.state
+        bad = store.element("client", 1, 202)
+        bad.find("name").text = ""
+        store.update_client(1, 202, bad)
+        for _run in range(20):
+            self.assertTrue(self.sync())
+        logs = self.env["kleer.log"].search([("kleer_id", "=", 202), ("direction", "=", "in")])
+        self.assertEqual(len(logs), 1)
+        self.assertEqual((logs.state, logs.occurrences, logs.attempts), ("open", 20, 20))
+        self.assertGreaterEqual(logs.last_seen, logs.date)
+        # A whole run that fails (a wrong token): one entry too.
+        self.company.kleer_token = "wrong-token"
+        for _run in range(3):
+            self.assertFalse(self.sync())
+        runs = self.env["kleer.log"].search([("operation", "=", "sync_customers")])
+        self.assertEqual([(log.state, log.occurrences) for log in runs], [("open", 3)])
+        # Fixed and reprocessed: resolved; a new failure opens a new entry.
+        self.company.kleer_token = self.sandbox.token
+        logs.action_reprocess()
+        self.assertEqual(logs.state, "reprocessed")
+        self.assertTrue(self.sync())
+        self.assertEqual(
+            self.env["kleer.log"].search_count(
+                [("kleer_id", "=", 202), ("direction", "=", "in"), ("state", "=", "open")]
+            ),
+            1,
+        )
+
     # -- Odoo -> Kleer -----------------------------------------------------------
 
     def _customer(self, **vals):
