@@ -7,7 +7,7 @@ Inside the package, imports are relative so that it works both as
 """
 
 from . import errors, money, types, xmlcodec
-from .client import PRODUCTION_URL, TEST_URL, KleerClient, redact
+from .client import PRODUCTION_URL, TEST_URL, KleerClient, check_base_url, redact
 from .errors import (
     KleerAuthError,
     KleerBadResponse,

@@ -5,9 +5,12 @@ Every endpoint lives in this file with its source (keys of
 confidence tag, so that correcting a path is a one-line change here.
 """
 
+import ipaddress
 import logging
 import tempfile
 import time
+from html import escape
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -89,6 +92,11 @@ class KleerClient:
             )
         if not str(company_id).strip().isdigit():
             raise KleerConfigError(f"Kleer company id must be a number, not {company_id!r}")
+        check_base_url(base_url)
+        token = str(token).strip()
+        if not token.isprintable() or not token.isascii():
+            # Never quoted: an HTTP library would echo it in its exception.
+            raise KleerConfigError("The Kleer API token holds characters a header cannot carry")
         self.base_url = base_url.rstrip("/")
         self.company_id = int(str(company_id).strip())
         self._token = token
@@ -151,6 +159,9 @@ class KleerClient:
                 headers=headers,
                 timeout=self.timeout,
                 stream=True,
+                # A redirect would carry X-Token to wherever it points
+                # (requests drops only Authorization): never follow one.
+                allow_redirects=False,
             )
             exchange.status = response.status_code
             if stream_to is not None and response.status_code < 400:
@@ -195,9 +206,9 @@ class KleerClient:
             ) from exc
         finally:
             exchange.seconds = round(time.monotonic() - started, 3)
-        exchange.response_body = raw
+        exchange.response_body = redact(raw, self._token)
         status = response.status_code
-        if status >= 400:
+        if status >= 300:
             raise self._status_error(status, raw, response.headers, exchange)
         if stream_to is not None:
             stream_to.seek(0)
@@ -247,17 +258,34 @@ class KleerClient:
                 raise self._error(KleerBadResponse, str(exc), self.last_exchange) from exc
 
     def _error(self, cls, message, exchange, **kw):
+        # Texts built from exceptions or from Kleer's answer may hold the
+        # token (an echoing server, a header error): remove it at the source.
         return cls(
-            message,
+            redact(message, self._token),
             method=exchange.method,
             url=exchange.url,
             status=exchange.status,
             request_body=exchange.request_body,
-            response_body=exchange.response_body,
+            response_body=redact(exchange.response_body, self._token),
             **kw,
         )
 
+    def _redirect_error(self, status, headers, exchange):
+        location = headers.get("Location") or "?"
+        message = (
+            f"Kleer answered with a redirect ({status}) to {location}; redirects are not "
+            "followed: check the Kleer API URL"
+        )
+        if exchange.method != "GET":
+            # Whatever answered may have stored the write before redirecting.
+            return self._error(
+                KleerUnknownOutcome, f"{message} (it may have been stored)", exchange
+            )
+        return self._error(KleerConfigError, message, exchange)
+
     def _status_error(self, status, raw, headers, exchange):
+        if status < 400:
+            return self._redirect_error(status, headers, exchange)
         kleer_message = codec.error_message(raw)
         detail = kleer_message or _short(raw)
         if status == 401:
@@ -511,7 +539,45 @@ def _short(raw, limit=300):
 
 
 def redact(text, token):
-    """Remove the token from text meant for logs and users."""
+    """Remove the token from text (or bytes) meant for logs and users, also
+    as an echo may spell it: XML/HTML-escaped or URL-encoded."""
     if not text or not token:
         return text
-    return text.replace(token, REDACTED)
+    variants = {token, escape(token), quote(token, safe="")}
+    if isinstance(text, bytes):
+        for variant in variants:
+            text = text.replace(variant.encode(), REDACTED.encode())
+        return text
+    for variant in variants:
+        text = text.replace(variant, REDACTED)
+    return text
+
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def check_base_url(url):
+    """Refuse a Kleer URL that would expose the token: only ``https://``,
+    plain ``http://`` only to this machine (the sandbox)."""
+    try:
+        parts = urlsplit((url or "").strip())
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise KleerConfigError(f"Not a valid Kleer API URL: {url!r}") from exc
+    if not host or parts.scheme not in ("https", "http") or parts.username or parts.password:
+        raise KleerConfigError(f"Not a valid Kleer API URL: {url!r}")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise KleerConfigError(
+            f"Plain http:// is allowed only to this machine (the sandbox), not to {host}: "
+            "use https://"
+        )
+    return url
+
+
+def _is_loopback(host):
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
