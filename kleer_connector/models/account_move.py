@@ -17,6 +17,7 @@ from ..kleer_api import KleerError, ocr, rowplan
 from ..kleer_api import types as kt
 from ..kleer_api.money import to_decimal, to_ore
 from .kleer_job import KleerMappingError
+from .tools import check_user_action
 
 _logger = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ class AccountMove(models.Model):
     def action_kleer_send(self):
         """ "Send to Kleer" (button and list action): invoices posted before
         the connection existed, or a retry after a fix."""
+        check_user_action(self)
+        self.check_access("write")
         todo = self._kleer_sendable().filtered(lambda m: not m.kleer_certified)
         if not todo:
             raise UserError(

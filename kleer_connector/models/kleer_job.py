@@ -16,10 +16,10 @@ from datetime import timedelta
 import psycopg2.errors
 
 from odoo import SUPERUSER_ID, _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..kleer_api import KleerError, KleerUnknownOutcome
-from .tools import own_cursor
+from .tools import check_user_action, own_cursor
 
 _logger = logging.getLogger(__name__)
 
@@ -34,6 +34,11 @@ CONCURRENCY_ERRORS = (
     psycopg2.errors.DeadlockDetected,
     psycopg2.errors.LockNotAvailable,
 )
+# What the worker does, with superuser rights, is decided by these fields:
+# set on creation only (like OCA queue_job's ``_protected_fields``). A
+# Python object, so no RPC context can carry it.
+PROTECTED_FIELDS = ("company_id", "direction", "operation", "res_model", "res_id", "kleer_ref")
+EDIT_PROTECTED = object()
 
 
 class KleerMappingError(UserError):
@@ -101,6 +106,14 @@ class KleerJob(models.Model):
     kleer_id = fields.Integer("Kleer id")
     done_date = fields.Datetime()
     log_ids = fields.One2many("kleer.log", "job_id")
+
+    def write(self, vals):
+        protected = sorted(set(vals) & set(PROTECTED_FIELDS))
+        if protected and self.env.context.get("kleer_edit_protected") is not EDIT_PROTECTED:
+            raise AccessError(
+                _("A Kleer job's target cannot be changed: %(fields)s", fields=", ".join(protected))
+            )
+        return super().write(vals)
 
     @api.depends("operation", "record_name")
     def _compute_display_name(self):
@@ -220,16 +233,19 @@ class KleerJob(models.Model):
     # -- user actions --------------------------------------------------------
 
     def action_reprocess(self):
-        todo = self.filtered(lambda j: j.state in ("failed", "ignored", "pending"))
+        jobs = check_user_action(self)
+        todo = jobs.filtered(lambda j: j.state in ("failed", "ignored", "pending"))
         todo.write({"state": "pending", "next_try": False})
         todo.log_ids.filtered(lambda log: log.state == "open").write({"state": "reprocessed"})
         todo._set_target_state("queued")
-        self._trigger_queue()
+        if todo:
+            self._trigger_queue()
         return True
 
     def action_ignore(self):
-        self.log_ids.filtered(lambda log: log.state == "open").write({"state": "ignored"})
-        self._ignore()
+        jobs = check_user_action(self)
+        jobs.log_ids.filtered(lambda log: log.state == "open").write({"state": "ignored"})
+        jobs._ignore()
         return True
 
     def _ignore(self):
@@ -239,12 +255,16 @@ class KleerJob(models.Model):
 
     def action_process_now(self):
         """Run these jobs now, in this request (still claimed one by one)."""
-        self.action_reprocess()
+        jobs = check_user_action(self)
+        if not jobs:  # an empty selection is nothing, never "everything"
+            return True
+        jobs.action_reprocess()
         self.env.flush_all()
-        self._process_jobs(job_ids=self.ids)
+        jobs._process_jobs(job_ids=jobs.ids)
         return True
 
     def action_view_record(self):
+        check_user_action(self)
         self.ensure_one()
         if not self.res_id:
             raise UserError(_("This job is not linked to an Odoo record."))
@@ -273,7 +293,10 @@ class KleerJob(models.Model):
 
     @api.model
     def _process_jobs(self, limit=BATCH_SIZE, job_ids=None, now=None):
-        """Claim and run due jobs one at a time; returns how many ran."""
+        """Claim and run due jobs one at a time; returns how many ran.
+        ``job_ids`` limits the run to these jobs (an empty list: none)."""
+        if job_ids is not None and not job_ids:
+            return 0
         now = now or fields.Datetime.now()
         # Jobs run on cursors of their own: they must see this transaction's
         # writes, and this environment must see theirs afterwards.

@@ -6,7 +6,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..kleer_api import KleerBadResponse, xmlcodec
-from .tools import own_cursor
+from .tools import check_user_action, own_cursor
 
 # Stored request/response bodies are for reading, not replaying: attachments
 # are shortened and very long bodies cut.
@@ -186,19 +186,21 @@ class KleerLog(models.Model):
         }
 
     def action_view_record(self):
+        check_user_action(self)
         action = self._open_record_action()
         if not action:
             raise UserError(_("This entry is not linked to an Odoo record."))
         return action
 
     def action_reprocess(self):
-        jobs = self.job_id
+        jobs = check_user_action(self).job_id
         if not jobs:
             raise UserError(_("These entries have no work to reprocess."))
         jobs.action_reprocess()
         return True
 
     def action_ignore(self):
-        self.filtered(lambda log: log.state == "open").write({"state": "ignored"})
-        self.job_id.filtered(lambda j: j.state in ("pending", "failed"))._ignore()
+        logs = check_user_action(self)
+        logs.filtered(lambda log: log.state == "open").write({"state": "ignored"})
+        logs.job_id.filtered(lambda j: j.state in ("pending", "failed"))._ignore()
         return True

@@ -3,11 +3,13 @@ that have it switched on. The per-sync work lives in ``_kleer_sync_<name>``
 methods of this model (see the master-data modules)."""
 
 import logging
+import traceback
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 from .kleer_job import KleerRun
-from .tools import own_cursor
+from .tools import KLEER_MANAGER, check_user_action, own_cursor
 
 _logger = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ class KleerSync(models.AbstractModel):
                     name,
                     started,
                     success=False,
-                    message=str(exc)[:200],
+                    message=company._kleer_redact(str(exc))[:200],
                 )
             return False
         finally:
@@ -82,7 +84,8 @@ class KleerSync(models.AbstractModel):
     def _save_state(self, company, name, started, success, message=None):
         State = self.env["kleer.sync.state"].sudo()
         state = State.search([("company_id", "=", company.id), ("sync", "=", name)])
-        vals = {"last_run": started, "last_message": message or False}
+        # Kleer users read this message: never with the token in it.
+        vals = {"last_run": started, "last_message": company._kleer_redact(message) or False}
         if success:
             vals["last_success"] = started
         if state:
@@ -104,7 +107,13 @@ class KleerSync(models.AbstractModel):
         from ..kleer_api import KleerError
 
         if not isinstance(exc, KleerError):
-            _logger.exception("Kleer sync %s failed for %s", name, company.name)
+            # The server log too: the traceback with the token removed.
+            _logger.error(
+                "Kleer sync %s failed for %s:\n%s",
+                name,
+                company.name,
+                company._kleer_redact("".join(traceback.format_exception(exc))),
+            )
         self.env["kleer.log"]._log_isolated(
             {
                 "company_id": company.id,
@@ -122,6 +131,10 @@ class KleerSync(models.AbstractModel):
 
     @api.model
     def action_sync_now(self, name):
-        """ "Sync now" button: run it for the current company, in this request."""
+        """ "Sync now" button: run it for the current company, in this request.
+        Public, so callable over RPC: Kleer managers only."""
+        check_user_action(self, group=KLEER_MANAGER)
+        if name not in SYNC_FLAGS:
+            raise UserError(self.env._("Unknown Kleer sync: %(name)s", name=name))
         company = self.env.company
         return self._run_sync(name, company)

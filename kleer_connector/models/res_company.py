@@ -1,8 +1,17 @@
 import logging
 
 from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
 
-from ..kleer_api import PRODUCTION_URL, TEST_URL, KleerClient, KleerError, redact
+from ..kleer_api import (
+    PRODUCTION_URL,
+    TEST_URL,
+    KleerClient,
+    KleerConfigError,
+    KleerError,
+    check_base_url,
+    redact,
+)
 from ..kleer_api.client import DEFAULT_TIMEOUT
 
 _logger = logging.getLogger(__name__)
@@ -29,8 +38,12 @@ class ResCompany(models.Model):
         ],
         default="production",
         required=True,
+        # Where the token is sent: as protected as the token itself.
+        groups="base.group_system",
     )
-    kleer_base_url = fields.Char("Kleer API URL", help="Used with the custom environment.")
+    kleer_base_url = fields.Char(
+        "Kleer API URL", help="Used with the custom environment.", groups="base.group_system"
+    )
     kleer_company_id = fields.Char("Kleer company id")
     kleer_token = fields.Char("Kleer API token", groups="base.group_system", copy=False)
     kleer_invoice_mode = fields.Selection(
@@ -64,6 +77,15 @@ class ResCompany(models.Model):
         help="Account number given to products the connector creates in Kleer "
         "when the product has no income account of its own.",
     )
+
+    @api.constrains("kleer_environment", "kleer_base_url")
+    def _check_kleer_base_url(self):
+        for company in self.sudo():
+            if company.kleer_environment == "custom" and company.kleer_base_url:
+                try:
+                    check_base_url(company.kleer_base_url)
+                except KleerConfigError as exc:
+                    raise ValidationError(str(exc)) from exc
 
     def _kleer_base_url(self):
         self.ensure_one()

@@ -1,12 +1,18 @@
 from odoo import _, fields, models
 
+from .tools import check_user_action
+
 
 class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
 
     kleer_enabled = fields.Boolean(related="company_id.kleer_enabled", readonly=False)
-    kleer_environment = fields.Selection(related="company_id.kleer_environment", readonly=False)
-    kleer_base_url = fields.Char(related="company_id.kleer_base_url", readonly=False)
+    kleer_environment = fields.Selection(
+        related="company_id.kleer_environment", readonly=False, groups="base.group_system"
+    )
+    kleer_base_url = fields.Char(
+        related="company_id.kleer_base_url", readonly=False, groups="base.group_system"
+    )
     kleer_company_id = fields.Char(related="company_id.kleer_company_id", readonly=False)
     kleer_token = fields.Char(
         related="company_id.kleer_token", readonly=False, groups="base.group_system"
@@ -36,7 +42,9 @@ class ResConfigSettings(models.TransientModel):
             )
 
     def action_kleer_test_connection(self):
-        """Test the values shown in the form, saved or not."""
+        """Test the values shown in the form, saved or not. It sends the
+        token to the URL in the form: administrators only."""
+        check_user_action(self, group="base.group_system")
         self.ensure_one()
         company = self.company_id
         url = {

@@ -3,6 +3,7 @@
 from odoo import fields, models
 
 from .kleer_sync import SYNC_FLAGS
+from .tools import KLEER_MANAGER, check_user_action
 
 
 class ResConfigSettings(models.TransientModel):
@@ -25,6 +26,7 @@ class ResConfigSettings(models.TransientModel):
                 settings[f"kleer_last_sync_{name}"] = states.get(name, False)
 
     def _kleer_sync_now(self, name):
+        check_user_action(self, group=KLEER_MANAGER)
         self.ensure_one()
         company = self.company_id
         ok = self.env["kleer.sync"].with_company(company)._run_sync(name, company)

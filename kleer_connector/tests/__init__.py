@@ -6,3 +6,4 @@ from . import test_invoice_post
 from . import test_sync_master_data
 from . import test_sync_scale
 from . import test_queue_invoices
+from . import test_security
