@@ -81,6 +81,13 @@ class TestRpcAccess(LoopbackRequests, HttpCase):
             groups="base.group_user,account.group_account_invoice",
             **company_vals,
         )
+        cls.billing_other = new_test_user(
+            cls.env,
+            "kleer_billing_other",
+            groups="base.group_user,account.group_account_invoice",
+            company_id=cls.other.id,
+            company_ids=[(6, 0, cls.other.ids)],
+        )
         cls.manager = new_test_user(
             cls.env,
             "kleer_manager",
@@ -233,6 +240,16 @@ class TestRpcAccess(LoopbackRequests, HttpCase):
         ]:
             with self.subTest(model=model, method=method):
                 self.assertHarmless(self.billing, model, method, [])
+
+    def test_billing_user_of_another_company(self):
+        for model, method, *args in [
+            ("account.move", "action_kleer_send", self.invoice.ids),
+            ("kleer.job", "action_process_now", self.own_pending.ids),
+            ("kleer.job", "action_reprocess", self.own_failed.ids),
+            ("kleer.log", "action_ignore", self.own_failed_log.ids),
+        ]:
+            with self.subTest(model=model, method=method):
+                self.assertRefused(self.billing_other, model, method, *args)
 
     def test_billing_user_buttons_still_work(self):
         self.call(self.billing, "kleer.log", "action_reprocess", self.own_failed_log.ids)
