@@ -5,11 +5,13 @@ methods of this model (see the master-data modules)."""
 import logging
 import traceback
 
+import psycopg2.errors
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from .kleer_job import KleerRun
-from .tools import KLEER_MANAGER, check_user_action, own_cursor
+from .tools import KLEER_MANAGER, check_user_action, own_cursor, try_advisory_lock
 
 _logger = logging.getLogger(__name__)
 
@@ -53,41 +55,83 @@ class KleerSync(models.AbstractModel):
     def _run_sync(self, name, company):
         """Run one sync for one company on a cursor of its own (syncs commit
         in slices). A failure of the whole run (Kleer down, bad token) lands
-        in the log and the cron goes on with the next company."""
+        in the log and the cron goes on with the next company. Runs are
+        exclusive per (company, sync): two at once (the cron and "Sync now")
+        would both create what neither has committed yet, so a run that finds
+        another one going skips with a note and returns None."""
         run = KleerRun()
         started = fields.Datetime.now()
         # The sync's own cursor must see this transaction's pending writes
         # (e.g. the settings just changed), and this env its writes after.
         self.env.flush_all()
         try:
-            with own_cursor(self.env) as env:
-                sync = self.with_env(env).with_company(company)
-                message = getattr(sync, f"_kleer_sync_{name}")(sync.env.company, run)
-                sync._save_state(sync.env.company, name, started, success=True, message=message)
-        except Exception as exc:  # noqa: BLE001 - logged, cron goes on
-            self._log_run_failure(name, company, exc)
-            with own_cursor(self.env) as env:
-                self.with_env(env)._save_state(
-                    company.with_env(env),
+            with try_advisory_lock(self.env, f"kleer.sync:{company.id}:{name}") as locked:
+                if not locked:
+                    self._note_skipped(name, company)
+                    return None
+                try:
+                    with own_cursor(self.env) as env:
+                        sync = self.with_env(env).with_company(company)
+                        message = getattr(sync, f"_kleer_sync_{name}")(sync.env.company, run)
+                except Exception as exc:  # noqa: BLE001 - logged, cron goes on
+                    self._log_run_failure(name, company, exc)
+                    self._save_state_isolated(
+                        company,
+                        name,
+                        {
+                            "last_run": started,
+                            "last_message": company._kleer_redact(str(exc))[:200],
+                        },
+                    )
+                    return False
+                self._save_state_isolated(
+                    company,
                     name,
-                    started,
-                    success=False,
-                    message=company._kleer_redact(str(exc))[:200],
+                    {"last_run": started, "last_success": started, "last_message": message},
                 )
-            return False
         finally:
             run.close()
             self.env.invalidate_all()
         return True
 
     @api.model
-    def _save_state(self, company, name, started, success, message=None):
+    def _note_skipped(self, name, company):
+        message = self.env._(
+            "Skipped: a %(sync)s sync of this company was already running.", sync=name
+        )
+        _logger.info("Kleer sync %s for %s skipped: already running", name, company.name)
+        self._save_state_isolated(company, name, {"last_message": message})
+        self.env["kleer.log"]._log_isolated(
+            {
+                "company_id": company.id,
+                "direction": "in",
+                "operation": f"sync_{name}",
+                "level": "info",
+                "state": "done",
+                "message": message,
+            }
+        )
+
+    @api.model
+    def _save_state_isolated(self, company, name, vals):
+        """Write the run's state on a cursor of its own. The running sync
+        and a skipped one may write the same row at once: a serialization
+        failure is retried, not taken for a failed run."""
+        for attempt in range(3):
+            try:
+                with own_cursor(self.env) as env:
+                    self.with_env(env)._save_state(company.with_env(env), name, vals)
+                return
+            except (psycopg2.errors.SerializationFailure, psycopg2.errors.UniqueViolation):
+                if attempt == 2:
+                    raise
+
+    @api.model
+    def _save_state(self, company, name, vals):
         State = self.env["kleer.sync.state"].sudo()
         state = State.search([("company_id", "=", company.id), ("sync", "=", name)])
         # Kleer users read this message: never with the token in it.
-        vals = {"last_run": started, "last_message": company._kleer_redact(message) or False}
-        if success:
-            vals["last_success"] = started
+        vals = dict(vals, last_message=company._kleer_redact(vals.get("last_message")) or False)
         if state:
             state.write(vals)
         else:

@@ -35,14 +35,20 @@ class ResConfigSettings(models.TransientModel):
             .sudo()
             .search([("company_id", "=", company.id), ("sync", "=", name)])
         )
+        if ok is None:  # another run of this sync was going
+            title, kind = self.env._("Kleer sync skipped"), "warning"
+        elif ok:
+            title, kind = self.env._("Kleer sync done"), "success"
+        else:
+            title, kind = self.env._("Kleer sync failed"), "danger"
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "title": self.env._("Kleer sync done") if ok else self.env._("Kleer sync failed"),
+                "title": title,
                 "message": state.last_message or "",
-                "type": "success" if ok else "danger",
-                "sticky": not ok,
+                "type": kind,
+                "sticky": ok is False,
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }

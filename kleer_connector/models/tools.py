@@ -1,3 +1,4 @@
+import hashlib
 from contextlib import contextmanager
 
 from odoo import api
@@ -36,3 +37,20 @@ def check_user_action(records, group=KLEER_USER):
         if not records._abstract:
             records.check_access("read")
     return records.sudo()
+
+
+def advisory_key(text):
+    """A signed 64-bit PostgreSQL advisory lock key for ``text``."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def try_advisory_lock(env, text):
+    """Yield whether the advisory lock ``text`` was taken. It is held by the
+    open transaction of a cursor of its own until the block ends (work inside
+    may commit as it likes), and dies with the connection if the process
+    does, so a crash never leaves it taken. Same idea as OCA connector's
+    ``pg_try_advisory_xact_lock``."""
+    with env.registry.cursor() as cr:
+        cr.execute("SELECT pg_try_advisory_xact_lock(%s)", (advisory_key(text),))
+        yield cr.fetchone()[0]

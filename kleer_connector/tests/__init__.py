@@ -1,6 +1,7 @@
 from . import test_settings
 from . import test_queue
 from . import test_queue_concurrency
+from . import test_sync_concurrency
 from . import test_sync_customers
 from . import test_invoice_post
 from . import test_sync_master_data

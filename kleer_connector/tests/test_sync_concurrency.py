@@ -1,0 +1,104 @@
+"""Syncs on real database cursors (real commits, no test mode): two runs of
+one sync for one company at once (the cron and "Sync now") never both work."""
+
+import threading
+
+from odoo import SUPERUSER_ID, api
+from odoo.tests.common import tagged
+
+from ..models.tools import advisory_key, own_cursor
+from .test_queue_concurrency import RealCursorsCase
+
+
+@tagged("post_install", "-at_install")
+class TestSyncConcurrency(RealCursorsCase):
+    COMPANY = "Kleer Samtidig Synk AB"
+
+    def setUp(self):
+        super().setUp()
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            company = self.company(env)
+            company.kleer_customer_sync = "from_kleer"
+            env["kleer.sync.state"].search([("company_id", "=", company.id)]).unlink()
+        self.addCleanup(self._unlink_synced)
+
+    def _unlink_synced(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["kleer.sync.state"].search([("company_id", "=", self.company_id)]).unlink()
+            cr.execute("DELETE FROM res_partner WHERE kleer_client_id ? %s", [str(self.company_id)])
+
+    def test_two_customer_syncs_at_once_one_partner_per_client(self):
+        # Kleer answers the client list slowly, so the two runs overlap.
+        self.sandbox.faults.add("latency", method="GET", path="^/client$", seconds=1, times=None)
+        barrier, results, errors = threading.Barrier(2), [], []
+
+        def sync():
+            try:
+                with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
+                    company = env["res.company"].browse(self.company_id)
+                    barrier.wait(timeout=10)
+                    results.append(env["kleer.sync"]._run_sync("customers", company))
+            except Exception as exc:  # noqa: BLE001 - reported by the test
+                errors.append(exc)
+
+        threads = [threading.Thread(target=sync) for _i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        self.assertFalse(errors, errors)
+        self.assertEqual(sorted(results, key=str), [None, True], "one ran, one skipped")
+        client_ids = [c["id"] for c in self.sandbox.state.clients(self.sandbox.company_id)]
+        self.assertGreaterEqual(len(client_ids), 2)
+        with self.registry.cursor() as cr:
+            cr.execute(
+                """
+                SELECT (kleer_client_id->>%(c)s)::int, COUNT(*) FROM res_partner
+                 WHERE kleer_client_id ? %(c)s GROUP BY 1 ORDER BY 1
+                """,
+                {"c": str(self.company_id)},
+            )
+            self.assertEqual(cr.fetchall(), [(int(cid), 1) for cid in sorted(map(int, client_ids))])
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            state = env["kleer.sync.state"].search(
+                [("company_id", "=", self.company_id), ("sync", "=", "customers")]
+            )
+            self.assertTrue(state.last_success)
+            logs = env["kleer.log"].search(
+                [("company_id", "=", self.company_id), ("operation", "=", "sync_customers")]
+            )
+            self.assertEqual(logs.mapped("level"), ["info"], "the skip is a note, not an error")
+            self.assertIn("already running", logs.message)
+        self.assertEqual(
+            len([r for r in self.sandbox.requests if r.rel_path == "/client"]),
+            1,
+            "the skipped run never asked Kleer",
+        )
+
+    def test_skipped_run_leaves_a_note_in_the_sync_state(self):
+        """While a run holds the lock (taken here on a cursor of its own),
+        another run skips and says so in the sync state."""
+        with self.registry.cursor() as lock_cr:
+            lock_cr.execute(
+                "SELECT pg_try_advisory_xact_lock(%s)",
+                [advisory_key(f"kleer.sync:{self.company_id}:customers")],
+            )
+            self.assertTrue(lock_cr.fetchone()[0])
+            with self.registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                company = env["res.company"].browse(self.company_id)
+                self.assertIsNone(env["kleer.sync"]._run_sync("customers", company))
+                # Another sync of the same company is not blocked.
+                self.assertTrue(env["kleer.sync"]._run_sync("users", company))
+        self.assertEqual(
+            [r.rel_path for r in self.sandbox.requests], ["/user"], "customers never asked"
+        )
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            state = env["kleer.sync.state"].search(
+                [("company_id", "=", self.company_id), ("sync", "=", "customers")]
+            )
+            self.assertIn("Skipped", state.last_message)
+            self.assertFalse(state.last_success)
