@@ -130,6 +130,76 @@ class AccountMove(models.Model):
             },
         }
 
+    # -- reset to draft ---------------------------------------------------------
+
+    def button_draft(self):
+        """An invoice Kleer holds (or may hold) cannot be changed in Odoo
+        alone: Odoo and Kleer would then disagree silently. One not sent yet
+        may be reset; its waiting job is cancelled, and confirming it again
+        queues a new one."""
+        invoices = self.filtered(lambda m: m.move_type in KLEER_MOVE_TYPES)
+        jobs = invoices._kleer_check_draftable()
+        res = super().button_draft()
+        if jobs:
+            # Writing the job rows (not only reading them) makes this reset and
+            # a worker's claim exclude each other: whichever commits second
+            # fails on the row and retries, and then sees the other's state.
+            jobs.log_ids.filtered(lambda log: log.state == "open").write({"state": "ignored"})
+            jobs.write(
+                {"state": "ignored", "last_error": _("The invoice was reset to draft in Odoo.")}
+            )
+            invoices.filtered("kleer_state").write({"kleer_state": "not_sent"})
+        return res
+
+    def _kleer_check_draftable(self):
+        """Refuse a reset of invoices Kleer holds or may hold; returns their
+        open ``post`` jobs, which nothing has sent yet."""
+        jobs = (
+            self.env["kleer.job"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", "account.move"),
+                    ("res_id", "in", self.ids),
+                    ("operation", "=", "post"),
+                    ("state", "in", ("pending", "sending", "failed")),
+                ]
+            )
+        )
+        for move in self:
+            if move.kleer_certified:
+                raise UserError(
+                    _(
+                        "%(move)s is certified in Kleer (invoice number %(nr)s) and cannot be "
+                        "changed there any more. Issue a credit note (Credit Note button) and, "
+                        "if needed, a new invoice.",
+                        move=move.display_name,
+                        nr=move.kleer_invoice_nr or "-",
+                    )
+                )
+            if move.kleer_invoice_id:
+                raise UserError(
+                    _(
+                        "%(move)s is already in Kleer as a draft (Kleer id %(id)s). Changing it "
+                        "in Odoo would not change Kleer's copy. Correct it in Kleer, or certify "
+                        "it there and issue a credit note from Odoo.",
+                        move=move.display_name,
+                        id=move.kleer_invoice_id,
+                    )
+                )
+            if jobs.filtered(
+                lambda j, m=move: j.res_id == m.id and (j.state == "sending" or j.check_remote)
+            ):
+                raise UserError(
+                    _(
+                        "%(move)s is being sent to Kleer, or an attempt may have reached Kleer: "
+                        "wait until the queue has checked (its Kleer state shows the outcome), "
+                        "then try again.",
+                        move=move.display_name,
+                    )
+                )
+        return jobs
+
     def _kleer_on_job_state(self, job, state, message=None):
         for move in self:
             vals = {}

@@ -4,6 +4,7 @@ from . import test_queue_concurrency
 from . import test_sync_concurrency
 from . import test_sync_customers
 from . import test_invoice_post
+from . import test_invoice_draft
 from . import test_sync_master_data
 from . import test_sync_scale
 from . import test_queue_invoices
