@@ -452,7 +452,8 @@ class AccountMove(models.Model):
                 [
                     ("currency_id", "=", currency.id),
                     ("name", "<=", date),
-                    ("company_id", "in", (False, company.id)),
+                    # Odoo 18 keeps rates on the root company (branches share them).
+                    ("company_id", "in", (False, company.root_id.id)),
                 ],
                 limit=1,
             )

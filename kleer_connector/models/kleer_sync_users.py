@@ -25,7 +25,12 @@ class KleerSync(models.AbstractModel):
         Mirror = env["kleer.user"]
         existing = {u.kleer_id: u for u in Mirror.search([("company_id", "=", company.id)])}
         by_email = {}
-        for user in env["res.users"].search([("share", "=", False)], order="id"):
+        # Only users of this company: a Kleer user is never linked to
+        # someone who cannot work in it.
+        users_of_company = env["res.users"].search(
+            [("share", "=", False), ("company_ids", "in", company.id)], order="id"
+        )
+        for user in users_of_company:
             for email in {(user.email or "").strip().lower(), (user.login or "").strip().lower()}:
                 if "@" in email:
                     by_email.setdefault(email, user.id)

@@ -176,14 +176,20 @@ class KleerSync(models.AbstractModel):
         self.env["product.product"].flush_model(
             ["kleer_product_id", "kleer_sync_hash", "default_code"]
         )
+        self.env["product.template"].flush_model(["company_id"])
+        # Only this company's products and shared ones (whose Kleer id and
+        # hash are kept per company): another company's are never matched.
         self.env.cr.execute(
             """
-            SELECT id, default_code,
-                   COALESCE((kleer_product_id->>%(c)s)::int, 0),
-                   COALESCE(kleer_sync_hash->>%(c)s, '')
-              FROM product_product ORDER BY id
+            SELECT pp.id, pp.default_code,
+                   COALESCE((pp.kleer_product_id->>%(c)s)::int, 0),
+                   COALESCE(pp.kleer_sync_hash->>%(c)s, '')
+              FROM product_product pp
+              JOIN product_template pt ON pt.id = pp.product_tmpl_id
+             WHERE pt.company_id IS NULL OR pt.company_id = %(cid)s
+          ORDER BY pp.id
             """,
-            {"c": str(company.id)},
+            {"c": str(company.id), "cid": company.id},
         )
         by_kleer, by_code, hashes = {}, {}, {}
         for pid, code, kleer_id, sync_hash in self.env.cr.fetchall():
@@ -269,7 +275,12 @@ class KleerSync(models.AbstractModel):
         vals_list = []
         for p, vals in new:
             tax = vals.pop("taxes_id", None)
-            vals.update(kleer_product_id=p.id, taxes_id=[Command.set([tax] if tax else [])])
+            # Kleer's catalogue is this company's: not shown to the others.
+            vals.update(
+                kleer_product_id=p.id,
+                taxes_id=[Command.set([tax] if tax else [])],
+                company_id=env.company.id,
+            )
             if "uom_id" in vals:
                 vals["uom_po_id"] = vals["uom_id"]
             vals_list.append(vals)

@@ -6,6 +6,7 @@ from . import test_sync_customers
 from . import test_invoice_post
 from . import test_invoice_draft
 from . import test_sync_master_data
+from . import test_multi_company
 from . import test_sync_scale
 from . import test_queue_invoices
 from . import test_security
