@@ -7,6 +7,7 @@ row arithmetic in ``kleer_api.rowplan``.
 """
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from odoo import _, api, fields, models
@@ -17,7 +18,7 @@ from ..kleer_api import KleerError, ocr, rowplan
 from ..kleer_api import types as kt
 from ..kleer_api.money import to_decimal, to_ore
 from .kleer_job import KleerMappingError
-from .tools import check_user_action
+from .tools import NUMBER_WINDOW_DAYS, NUMBER_WINDOW_PARAM, check_user_action, days_param
 
 _logger = logging.getLogger(__name__)
 
@@ -333,13 +334,20 @@ class AccountMove(models.Model):
     def _kleer_fetch_invoice_numbers(self, company, client):
         """Store Kleer's number on certified invoices that lack it, reading
         Kleer's certified invoices of those dates page by page (one request
-        per page, not one per invoice)."""
+        per page, not one per invoice). Only invoices of the last days
+        (``kleer_connector.invoice_number_days``) are looked for, so one that
+        never gets its number cannot stretch every run back to its date."""
+        since = fields.Date.context_today(self) - timedelta(
+            days=days_param(self.env, NUMBER_WINDOW_PARAM, NUMBER_WINDOW_DAYS)
+        )
+        self._kleer_log_numbers_out_of_window(company, since)
         moves = self.search(
             [
                 ("company_id", "=", company.id),
                 ("kleer_certified", "=", True),
                 ("kleer_invoice_nr", "=", 0),
                 ("kleer_invoice_id", "!=", 0),
+                ("invoice_date", ">=", since),
             ]
         )
         if not moves:
@@ -357,6 +365,54 @@ class AccountMove(models.Model):
             if not by_kleer_id:
                 break
         return found
+
+    @api.model
+    def _kleer_log_numbers_out_of_window(self, company, since):
+        """Certified invoices older than the window still without their Kleer
+        number: one open log entry each, for a person, written once."""
+        moves = self.search(
+            [
+                ("company_id", "=", company.id),
+                ("kleer_certified", "=", True),
+                ("kleer_invoice_nr", "=", 0),
+                ("kleer_invoice_id", "!=", 0),
+                ("invoice_date", "<", since),
+            ]
+        )
+        logged = set(
+            self.env["kleer.log"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", "account.move"),
+                    ("res_id", "in", moves.ids),
+                    ("operation", "=", "invoice_number"),
+                ]
+            )
+            .mapped("res_id")
+        )
+        for move in moves.filtered(lambda m: m.id not in logged):
+            self.env["kleer.log"]._log_isolated(
+                {
+                    "company_id": company.id,
+                    "direction": "in",
+                    "operation": "invoice_number",
+                    "res_model": "account.move",
+                    "res_id": move.id,
+                    "record_name": move.display_name,
+                    "kleer_id": move.kleer_invoice_id,
+                    "level": "warning",
+                    "state": "open",
+                    "error_kind": "not_found",
+                    "message": _(
+                        "Certified in Kleer (Kleer id %(id)s), but its Kleer invoice number was "
+                        "not found, and invoices dated before %(since)s are no longer looked "
+                        "for. Check the invoice in Kleer.",
+                        id=move.kleer_invoice_id,
+                        since=since,
+                    ),
+                }
+            )
 
     def _kleer_store(self, kleer_id, invoice=None):
         vals = {"kleer_invoice_id": kleer_id}

@@ -19,7 +19,7 @@ from odoo import SUPERUSER_ID, _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..kleer_api import KleerError, KleerUnknownOutcome
-from .tools import check_user_action, own_cursor
+from .tools import RETENTION_DAYS, RETENTION_PARAM, check_user_action, days_param, own_cursor
 
 _logger = logging.getLogger(__name__)
 
@@ -229,6 +229,18 @@ class KleerJob(models.Model):
         cron = self.env.ref("kleer_connector.cron_process_queue", raise_if_not_found=False)
         if cron:
             cron.sudo()._trigger()
+
+    @api.autovacuum
+    def _gc_done_jobs(self):
+        """Done jobs older than the retention (system parameter
+        ``kleer_connector.retention_days``) go; failed, ignored and open ones
+        stay. What a done job did is on its record (Kleer id, state)."""
+        days = days_param(self.env, RETENTION_PARAM, RETENTION_DAYS)
+        cutoff = fields.Datetime.now() - timedelta(days=days)
+        while jobs := self.sudo().search(
+            [("state", "=", "done"), ("done_date", "<", cutoff)], limit=10000
+        ):
+            jobs.unlink()
 
     # -- user actions --------------------------------------------------------
 

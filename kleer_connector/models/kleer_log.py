@@ -1,4 +1,5 @@
 import re
+from datetime import timedelta
 
 from lxml import etree
 
@@ -6,7 +7,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..kleer_api import KleerBadResponse, xmlcodec
-from .tools import check_user_action, own_cursor
+from .tools import RETENTION_DAYS, RETENTION_PARAM, check_user_action, days_param, own_cursor
 
 # Stored request/response bodies are for reading, not replaying: attachments
 # are shortened and very long bodies cut.
@@ -172,6 +173,18 @@ class KleerLog(models.Model):
             (key, "=", vals.get(key) or (0 if key == "res_id" else False)) for key in SAME_FAILURE
         ]
         return self.search(domain, order="id desc", limit=1)
+
+    @api.autovacuum
+    def _gc_old_entries(self):
+        """Info entries (each success writes one, with its request body) and
+        entries resolved by a later success go after the retention (system
+        parameter ``kleer_connector.retention_days``); errors and warnings
+        that nobody resolved, open or ignored, stay."""
+        days = days_param(self.env, RETENTION_PARAM, RETENTION_DAYS)
+        cutoff = fields.Datetime.now() - timedelta(days=days)
+        domain = [("date", "<", cutoff), "|", ("level", "=", "info"), ("state", "=", "resolved")]
+        while logs := self.sudo().search(domain, limit=10000):
+            logs.unlink()
 
     def _open_record_action(self):
         self.ensure_one()

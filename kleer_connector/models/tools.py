@@ -7,6 +7,21 @@ from odoo.exceptions import AccessError
 KLEER_USER = "kleer_connector.group_kleer_user"
 KLEER_MANAGER = "kleer_connector.group_kleer_manager"
 
+# System parameters (Settings > Technical > System Parameters), in days.
+RETENTION_PARAM = "kleer_connector.retention_days"
+RETENTION_DAYS = 30  # done jobs, info and resolved log entries
+NUMBER_WINDOW_PARAM = "kleer_connector.invoice_number_days"
+NUMBER_WINDOW_DAYS = 90  # how far back certified invoices wait for their number
+
+
+def days_param(env, key, default):
+    """A positive number of days from a system parameter, else ``default``."""
+    try:
+        days = int(env["ir.config_parameter"].sudo().get_param(key) or 0)
+    except ValueError:
+        days = 0
+    return days if days > 0 else default
+
 
 @contextmanager
 def own_cursor(env, **env_kwargs):

@@ -10,3 +10,4 @@ from . import test_multi_company
 from . import test_sync_scale
 from . import test_queue_invoices
 from . import test_security
+from . import test_retention
