@@ -27,6 +27,9 @@ class TestSyncConcurrency(RealCursorsCase):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             env["kleer.sync.state"].search([("company_id", "=", self.company_id)]).unlink()
+            env["kleer.user"].with_context(active_test=False).search(
+                [("company_id", "=", self.company_id)]
+            ).unlink()
             cr.execute("DELETE FROM res_partner WHERE kleer_client_id ? %s", [str(self.company_id)])
 
     def test_two_customer_syncs_at_once_one_partner_per_client(self):
