@@ -50,6 +50,8 @@ class AccountMove(models.Model):
     kleer_invoice_id = fields.Integer("Kleer invoice id", copy=False, readonly=True, index=True)
     kleer_invoice_nr = fields.Integer("Kleer invoice number", copy=False, readonly=True)
     kleer_certified = fields.Boolean("Certified in Kleer", copy=False, readonly=True)
+    # When Odoo learnt it (set by write): bounds the invoice-number look-up.
+    kleer_certified_date = fields.Datetime("Certified in Kleer on", copy=False, readonly=True)
     kleer_state = fields.Selection(
         MOVE_STATES, "Kleer state", copy=False, readonly=True, index=True, tracking=True
     )
@@ -130,6 +132,11 @@ class AccountMove(models.Model):
                 "next": {"type": "ir.actions.act_window_close"},
             },
         }
+
+    def write(self, vals):
+        if vals.get("kleer_certified") and "kleer_certified_date" not in vals:
+            vals = dict(vals, kleer_certified_date=fields.Datetime.now())
+        return super().write(vals)
 
     # -- reset to draft ---------------------------------------------------------
 
@@ -334,20 +341,19 @@ class AccountMove(models.Model):
     def _kleer_fetch_invoice_numbers(self, company, client):
         """Store Kleer's number on certified invoices that lack it, reading
         Kleer's certified invoices of those dates page by page (one request
-        per page, not one per invoice). Only invoices of the last days
-        (``kleer_connector.invoice_number_days``) are looked for, so one that
-        never gets its number cannot stretch every run back to its date."""
-        since = fields.Date.context_today(self) - timedelta(
-            days=days_param(self.env, NUMBER_WINDOW_PARAM, NUMBER_WINDOW_DAYS)
-        )
-        self._kleer_log_numbers_out_of_window(company, since)
+        per page, not one per invoice). Only invoices certified in the last
+        days (``kleer_connector.invoice_number_days``) are looked for, so one
+        that never gets its number cannot stretch every run back to its date."""
+        days = days_param(self.env, NUMBER_WINDOW_PARAM, NUMBER_WINDOW_DAYS)
+        since = fields.Datetime.now() - timedelta(days=days)
+        self._kleer_log_numbers_out_of_window(company, since, days)
         moves = self.search(
             [
                 ("company_id", "=", company.id),
                 ("kleer_certified", "=", True),
                 ("kleer_invoice_nr", "=", 0),
                 ("kleer_invoice_id", "!=", 0),
-                ("invoice_date", ">=", since),
+                ("kleer_certified_date", ">=", since),
             ]
         )
         if not moves:
@@ -367,8 +373,8 @@ class AccountMove(models.Model):
         return found
 
     @api.model
-    def _kleer_log_numbers_out_of_window(self, company, since):
-        """Certified invoices older than the window still without their Kleer
+    def _kleer_log_numbers_out_of_window(self, company, since, days):
+        """Invoices certified before the window still without their Kleer
         number: one open log entry each, for a person, written once."""
         moves = self.search(
             [
@@ -376,7 +382,7 @@ class AccountMove(models.Model):
                 ("kleer_certified", "=", True),
                 ("kleer_invoice_nr", "=", 0),
                 ("kleer_invoice_id", "!=", 0),
-                ("invoice_date", "<", since),
+                ("kleer_certified_date", "<", since),
             ]
         )
         logged = set(
@@ -405,11 +411,12 @@ class AccountMove(models.Model):
                     "state": "open",
                     "error_kind": "not_found",
                     "message": _(
-                        "Certified in Kleer (Kleer id %(id)s), but its Kleer invoice number was "
-                        "not found, and invoices dated before %(since)s are no longer looked "
-                        "for. Check the invoice in Kleer.",
+                        "Certified in Kleer (Kleer id %(id)s) on %(date)s, but its Kleer "
+                        "invoice number was not found, and it is no longer looked for after "
+                        "%(days)s days. Check the invoice in Kleer.",
                         id=move.kleer_invoice_id,
-                        since=since,
+                        date=move.kleer_certified_date,
+                        days=days,
                     ),
                 }
             )

@@ -79,6 +79,8 @@ class TestRetention(KleerCase):
 @tagged("post_install", "-at_install")
 class TestInvoiceNumberWindow(InvoiceCase):
     def test_window_is_bounded_and_older_invoices_logged_once(self):
+        """Only invoices certified in the last 90 days are looked for in Kleer;
+        one certified before still without its number goes to a person."""
         self.company.kleer_invoice_mode = "certified"
         today = fields.Date.context_today(self.env["account.move"])
         recent = self.make_invoice(
@@ -92,6 +94,8 @@ class TestInvoiceNumberWindow(InvoiceCase):
         self.process_queue()
         self.assertEqual((recent | old).mapped("kleer_certified"), [True, True])
         self.assertEqual((recent | old).mapped("kleer_invoice_nr"), [0, 0])
+        # Certified long ago and its number never found (e.g. lost in Kleer).
+        old.kleer_certified_date = fields.Datetime.now() - timedelta(days=200)
         Log = self.env["kleer.log"]
         for _run in range(2):
             self.sandbox.requests.clear()

@@ -31,6 +31,10 @@ class TestSyncConcurrency(RealCursorsCase):
                 [("company_id", "=", self.company_id)]
             ).unlink()
             cr.execute("DELETE FROM res_partner WHERE kleer_client_id ? %s", [str(self.company_id)])
+            # Payment terms the sync created ("10 Days", ...) for this company.
+            env["account.payment.term"].with_context(active_test=False).search(
+                [("company_id", "=", self.company_id)]
+            ).unlink()
 
     def test_two_customer_syncs_at_once_one_partner_per_client(self):
         # Kleer answers the client list slowly, so the two runs overlap.
