@@ -103,6 +103,10 @@ def test_invoice_create_certify_and_lookup(client, sb):
     assert certified.certified and certified.invoice_nr > 0
     found = client.find_invoices_by_foreign_id("odoo-test-move-1")
     assert [i.id for i in found] == [inv_id]
+    assert (certified.remaining, certified.last_payment_date) == (30000, None)
+    sb.state.record_payment(sb.company_id, inv_id, 10000, "2026-11-20")
+    [listed] = client.iter_invoices(filter="certified")
+    assert (listed.remaining, listed.last_payment_date) == (20000, date(2026, 11, 20))
 
 
 def test_credit_invoice_needs_certified_debit(client):

@@ -383,8 +383,45 @@ def test_credit_invoice_needs_certified_debit(sb):
     )
     valid(certify(sb, credit))
     assert sb.state.invoice(sb.company_id, debit)["credit-invoices"] == [{"id": str(credit)}]
-    assert sb.state.invoice(sb.company_id, credit)["remaining"] == "-150000"
+    # The credit note settles the debit invoice: nothing stays open on either.
+    assert sb.state.invoice(sb.company_id, debit)["remaining"] == "0"
+    assert sb.state.invoice(sb.company_id, credit)["remaining"] == "0"
     valid(call(sb, "GET", f"/client/invoice/{debit}"))
+
+
+def test_partial_credit_settles_only_its_amount(sb):
+    debit = create_invoice(sb, rows=row_xml(qty="2"))  # 2400 + 600 VAT
+    valid(certify(sb, debit))
+    credit = create_invoice(sb, rows=row_xml(qty="-1"), debit_nr=1001, foreign_id="c")
+    valid(certify(sb, credit))
+    assert sb.state.invoice(sb.company_id, debit)["remaining"] == "150000"
+    assert sb.state.invoice(sb.company_id, credit)["remaining"] == "0"
+
+
+def test_payment_side_channel(sb):
+    """POST /_sandbox/payments registers a payment as Kleer's screens would:
+    remaining and last-payment-date change in the certified list."""
+    url = f"{sb.root_url}/_sandbox/payments"
+    draft = create_invoice(sb)
+    resp = requests.post(url, json={"invoice_id": draft, "amount": 100}, timeout=5)
+    assert resp.status_code == 400 and "not certified" in resp.json()["error"]
+    valid(certify(sb, draft))
+    resp = requests.post(
+        url, json={"invoice_id": draft, "amount": 50000, "date": "2026-03-20"}, timeout=5
+    )
+    assert resp.status_code == 201 and resp.json() == {"invoice_id": draft, "remaining": 100000}
+    listed = valid(call(sb, "GET", "/client/invoice", params={"filter": "certified"}))
+    assert [(i.findtext("remaining"), i.findtext("last-payment-date")) for i in listed] == [
+        ("100000", "2026-03-20")
+    ]
+    for bad in ({"invoice_id": draft, "amount": 100001}, {"invoice_id": draft, "amount": 0}):
+        assert requests.post(url, json=bad, timeout=5).status_code == 400
+    assert requests.post(url, json={"invoice_id": 999}, timeout=5).status_code == 404
+    assert requests.post(url, data=b"[]", timeout=5).status_code == 400
+    resp = requests.post(url, json={"invoice_id": draft, "date": "2026-03-31"}, timeout=5)
+    assert resp.json()["remaining"] == 0  # default: all that remains
+    assert sb.state.invoice(sb.company_id, draft)["last-payment-date"] == "2026-03-31"
+    assert sb.requests[-1].rel_path == "/client/invoice"  # control calls are not recorded
 
 
 def test_invoice_list_paging_and_filters(sb):

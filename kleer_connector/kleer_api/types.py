@@ -161,7 +161,8 @@ class Invoice:
     sent: bool = False
     amount: int | None = None
     vat_amount: int | None = None
-    remaining: int = 0
+    remaining: int = 0  # öre, invoice currency; 0 while uncertified
+    last_payment_date: date | None = None
     disabled: bool = False
     credit_invoice_ids: list = field(default_factory=list)
 

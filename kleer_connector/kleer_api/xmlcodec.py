@@ -467,6 +467,7 @@ def invoice_from_xml(el):
         vat_nr=_text(el, "vat-nr", None),
         country_code=_text(el, "country-code", None),
         remaining=_int(el, "remaining"),
+        last_payment_date=_date(el, "last-payment-date"),
         disabled=_bool(el, "disabled"),
         credit_invoice_ids=[int(x.text) for x in el.findall("credit-invoices/client-invoice/id")],
         files=None

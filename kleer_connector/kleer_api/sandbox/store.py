@@ -575,14 +575,44 @@ class Store:
             total = int(child_text(invoice, "amount", "0") or 0) + int(
                 child_text(invoice, "vat", "0") or 0
             )
-            set_child(invoice, "remaining", total, order)
             if debit is not None:
                 credits = child(debit, "credit-invoices")
                 if credits is None:
                     credits = insert_ordered(debit, etree.Element("credit-invoices"), order)
                 credits.append(el("client-invoice", None, el("id", int(id))))
+                # The credit note settles what is left of the debit invoice
+                # (as far as it reaches), so neither stays open for it.
+                left = int(child_text(debit, "remaining", "0") or 0)
+                settled = min(max(left, 0), -total) if total < 0 else 0
+                set_child(debit, "remaining", left - settled, order)
+                total += settled
+            set_child(invoice, "remaining", total, order)
             self._changed()
             return number
+
+    def record_payment(self, cid, id, amount=None, date=None):
+        """A customer payment on a certified invoice, as Kleer's own screens
+        (bank matching) would register it: ``amount`` in öre of the invoice's
+        currency (default: all that remains), ``date`` YYYY-MM-DD (default
+        today). Lowers ``remaining`` and sets ``last-payment-date``; returns
+        the new remaining."""
+        day = str(parse_date(date, "date")) if date else datetime.date.today().isoformat()
+        with self.lock:
+            comp = self._company(cid)
+            invoice = self._get(comp, "client-invoice", id)
+            if not _xml_bool(child_text(invoice, "certified")):
+                raise ApiError(400, f"client-invoice {id} is not certified: nothing to pay")
+            left = int(child_text(invoice, "remaining", "0") or 0)
+            amount = left if amount is None else int(amount)
+            if amount <= 0 or amount > left:
+                raise ApiError(
+                    400, f"amount: must be between 1 and the remaining {left} öre, got {amount}"
+                )
+            order = _order("client-invoice")
+            set_child(invoice, "remaining", left - amount, order)
+            set_child(invoice, "last-payment-date", day, order)
+            self._changed()
+            return left - amount
 
     def query_invoices(
         self,
