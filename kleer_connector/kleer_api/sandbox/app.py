@@ -464,22 +464,7 @@ class SandboxApp:
                 return _json({"requests": []})
         elif route == "/payments":
             if method == "POST":
-                # A payment registered in Kleer (see Store.record_payment):
-                # {"invoice_id": 5001, "amount": 12500, "date": "2026-03-20",
-                #  "company_id": 1}; amount and date optional.
-                try:
-                    data = json.loads(request.get_data() or b"null")
-                    if not isinstance(data, dict) or "invoice_id" not in data:
-                        raise ValueError("expected a JSON object with an 'invoice_id'")
-                    cid = data.get("company_id") or self.store.company_ids()[0]
-                    remaining = self.store.record_payment(
-                        cid, int(data["invoice_id"]), data.get("amount"), data.get("date")
-                    )
-                except ApiError as exc:
-                    return _json({"error": exc.message}, exc.status)
-                except (ValueError, TypeError) as exc:
-                    return _json({"error": str(exc)}, 400)
-                return _json({"invoice_id": int(data["invoice_id"]), "remaining": remaining}, 201)
+                return self._record_payment(request)
         elif route == "/reset":
             if method == "POST":
                 if self.on_reset is not None:
@@ -492,6 +477,25 @@ class SandboxApp:
         else:
             return _json({"error": f"no such control route: {request.path}"}, 404)
         return _json({"error": f"method {method} not allowed here"}, 405)
+
+
+    def _record_payment(self, request):
+        """A payment registered in Kleer (see Store.record_payment), as JSON:
+        {"invoice_id": 5001, "amount": 12500, "date": "2026-03-20",
+        "company_id": 1}; amount, date and company optional."""
+        try:
+            data = json.loads(request.get_data() or b"null")
+            if not isinstance(data, dict) or "invoice_id" not in data:
+                raise ValueError("expected a JSON object with an 'invoice_id'")
+            cid = data.get("company_id") or self.store.company_ids()[0]
+            remaining = self.store.record_payment(
+                cid, int(data["invoice_id"]), data.get("amount"), data.get("date")
+            )
+        except ApiError as exc:
+            return _json({"error": exc.message}, exc.status)
+        except (ValueError, TypeError) as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json({"invoice_id": int(data["invoice_id"]), "remaining": remaining}, 201)
 
 
 def _int_arg(args, name, default):
