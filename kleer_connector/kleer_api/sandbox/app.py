@@ -478,7 +478,6 @@ class SandboxApp:
             return _json({"error": f"no such control route: {request.path}"}, 404)
         return _json({"error": f"method {method} not allowed here"}, 405)
 
-
     def _record_payment(self, request):
         """A payment registered in Kleer (see Store.record_payment), as JSON:
         {"invoice_id": 5001, "amount": 12500, "date": "2026-03-20",
