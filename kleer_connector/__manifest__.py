@@ -17,8 +17,10 @@
     "data": [
         "security/security.xml",
         "security/ir.model.access.csv",
+        "security/kleer_payment_security.xml",
         "data/ir_cron.xml",
         "data/kleer_invoice_cron.xml",
+        "data/kleer_payment_cron.xml",
         "views/res_config_settings_views.xml",
         "views/kleer_log_views.xml",
         "views/account_move_views.xml",
@@ -26,5 +28,6 @@
         "views/product_views.xml",
         "views/kleer_user_views.xml",
         "views/res_partner_category_views.xml",
+        "views/account_move_payment_views.xml",
     ],
 }

@@ -15,3 +15,5 @@ from . import product
 from . import account_move
 from . import account_move_line
 from . import product_push
+from . import account_move_payment
+from . import kleer_sync_payments

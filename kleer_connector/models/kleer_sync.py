@@ -21,6 +21,7 @@ SYNC_FLAGS = {
     "rates": "kleer_sync_rates",
     "users": "kleer_sync_users",
     "categories": "kleer_sync_categories",
+    "payments": "kleer_sync_payments",
 }
 
 

@@ -23,6 +23,7 @@ SYNC_CRONS = [
     ("kleer_sync_rates", "kleer_connector.cron_sync_rates"),
     ("kleer_sync_users", "kleer_connector.cron_sync_users"),
     ("kleer_sync_categories", "kleer_connector.cron_sync_categories"),
+    ("kleer_sync_payments", "kleer_connector.cron_sync_payments"),
 ]
 
 

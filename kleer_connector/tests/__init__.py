@@ -11,3 +11,5 @@ from . import test_sync_scale
 from . import test_queue_invoices
 from . import test_security
 from . import test_retention
+from . import test_payments
+from . import test_payments_concurrency
