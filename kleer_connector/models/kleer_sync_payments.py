@@ -65,8 +65,7 @@ class ResCompany(models.Model):
     kleer_payment_journal_id = fields.Many2one(
         "account.journal",
         "Journal for Kleer payments",
-        domain="[('type', 'in', ('bank', 'cash')), ('company_id', '=', id)]",
-        check_company=True,
+        domain="[('type', 'in', ('bank', 'cash'))]",
     )
 
     @api.constrains("kleer_payment_journal_id")
@@ -100,7 +99,9 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.kleer_register_payments", readonly=False
     )
     kleer_payment_journal_id = fields.Many2one(
-        related="company_id.kleer_payment_journal_id", readonly=False
+        related="company_id.kleer_payment_journal_id",
+        readonly=False,
+        domain="[('type', 'in', ('bank', 'cash')), ('company_id', '=', company_id)]",
     )
     kleer_last_sync_payments = fields.Datetime(compute="_compute_kleer_last_syncs")
 
