@@ -180,16 +180,23 @@ class KleerSync(models.AbstractModel):
 
 
 def _date_windows(moves):
-    """Consecutive invoice-date windows of about PAGE open invoices each (a
-    date is never split), so the list read per window stays near one page
-    even when open invoices are spread over years."""
-    window, last_date = moves.browse(), None
+    """Consecutive invoice-date windows of at most PAGE open invoices (a date
+    is never split; one date with more is a window of its own), so that a
+    window's list read is about one page even when open invoices are spread
+    over years. ``moves`` are sorted by invoice date."""
+    window, day_moves, day = moves.browse(), moves.browse(), None
     for move in moves:
-        if len(window) >= PAGE and move.invoice_date != last_date:
-            yield window
-            window = moves.browse()
-        window |= move
-        last_date = move.invoice_date
+        if move.invoice_date != day:
+            if window and len(window) + len(day_moves) > PAGE:
+                yield window
+                window = moves.browse()
+            window |= day_moves
+            day_moves, day = moves.browse(), move.invoice_date
+        day_moves |= move
+    if window and len(window) + len(day_moves) > PAGE:
+        yield window
+        window = moves.browse()
+    window |= day_moves
     if window:
         yield window
 
