@@ -2,21 +2,28 @@
 
 A job is claimed in its own committed transaction (``FOR UPDATE SKIP
 LOCKED`` then state ``sending``), so two workers never take the same one and
-nothing holds a lock while Kleer is called. The work then runs in another
-transaction that handlers commit the moment Kleer answers. A job found in
-``sending`` by a later run was interrupted: its outcome is unknown, so it is
-retried with ``check_remote`` set and the handler looks in Kleer first.
+no row lock is held while Kleer is called. While it runs the job, the worker
+holds an advisory lock on the job's id on a connection of its own: a job
+found in ``sending`` whose lock is free lost its worker, so its outcome is
+unknown; it is retried with ``check_remote`` set and the handler looks in
+Kleer first. The work runs in another transaction that handlers commit the
+moment Kleer answers.
 """
 
 import logging
 import random
+import threading
+import time
 import traceback
+import zlib
+from contextlib import contextmanager
 from datetime import timedelta
 
 import psycopg2.errors
 
 from odoo import SUPERUSER_ID, _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import config
 
 from ..kleer_api import KleerError, KleerUnknownOutcome
 from .tools import RETENTION_DAYS, RETENTION_PARAM, check_user_action, days_param, own_cursor
@@ -27,7 +34,10 @@ BATCH_SIZE = 50
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = 60  # seconds; doubled per attempt
 BACKOFF_MAX = 3600
-STALE_AFTER = timedelta(minutes=15)  # far above the client's read timeout
+MAX_RECOVERIES = 3  # a job that lost its worker this often waits for a person
+TIME_MARGIN = 60  # seconds a batch keeps for its last job before Odoo's time limit
+LOCK_JOB = 0x4B4C6A62  # first key of a job's advisory lock: "KLjb"
+_clock = time.monotonic  # a module attribute, so that tests can move time
 OPEN_STATES = ("pending", "sending", "failed")
 CONCURRENCY_ERRORS = (
     psycopg2.errors.SerializationFailure,
@@ -63,9 +73,32 @@ class KleerRun:
             self._cache[cache_key] = loader()
         return self._cache[cache_key]
 
+    def forget(self, company, key):
+        self._cache.pop((company.id, key), None)
+
     def close(self):
         for client in self._clients.values():
             client.close()
+
+
+@contextmanager
+def create_lock(record, company):
+    """Serialise "no Kleer id yet, create it, store its id" per (company,
+    record) between workers: a transaction-level advisory lock held on a
+    connection of its own until the block ends (the caller's cursor may
+    commit inside). Callers re-read the Kleer id after a commit in the block,
+    so that their snapshot starts after the lock was taken."""
+    if record.env.registry.in_test_mode():
+        # One connection for all cursors: a lock could only be re-entered.
+        yield
+        return
+    with record.env.registry.cursor() as lock_cr:
+        lock_cr.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)",
+            # crc32, not hash(): the same key in every worker process.
+            (zlib.crc32(f"kleer:{company.id}:{record._name}".encode()) & 0x7FFFFFFF, record.id),
+        )
+        yield
 
 
 class KleerJob(models.Model):
@@ -98,6 +131,9 @@ class KleerJob(models.Model):
     attempts = fields.Integer(default=0)
     next_try = fields.Datetime(index=True)
     sending_since = fields.Datetime()
+    recoveries = fields.Integer(
+        help="How often this job was found in Sending after its worker stopped."
+    )
     check_remote = fields.Boolean(
         help="The last attempt may have reached Kleer: look there before sending."
     )
@@ -266,13 +302,16 @@ class KleerJob(models.Model):
         todo._set_target_state("ignored")
 
     def action_process_now(self):
-        """Run these jobs now, in this request (still claimed one by one)."""
+        """Run these jobs now, in this request (still claimed one by one).
+        They are set pending on a cursor of their own, committed: a job row
+        written in this request's transaction would stay locked until it
+        ends, and the claim (SKIP LOCKED) would pass it by."""
         jobs = check_user_action(self)
         if not jobs:  # an empty selection is nothing, never "everything"
             return True
-        jobs.action_reprocess()
-        self.env.flush_all()
-        jobs._process_jobs(job_ids=jobs.ids)
+        with own_cursor(self.env) as env:
+            jobs.with_env(env).action_reprocess()
+        jobs._process_jobs(job_ids=jobs.ids, time_limit=self._time_budget(cron=False))
         return True
 
     def action_view_record(self):
@@ -291,10 +330,27 @@ class KleerJob(models.Model):
 
     @api.model
     def _cron_process_queue(self, limit=BATCH_SIZE):
-        done = self._process_jobs(limit=limit)
+        done = self._process_jobs(limit=limit, time_limit=self._time_budget(cron=True))
         remaining = self._due_count()
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         return done
+
+    @api.model
+    def _time_budget(self, cron):
+        """Seconds a batch may take jobs: Odoo kills a cron (or request) that
+        runs past its real-time limit, so stop taking jobs well before it."""
+        limit = config.get("limit_time_real") or 0
+        if cron and (config.get("limit_time_real_cron") or 0) > 0:
+            limit = config["limit_time_real_cron"]
+        if limit <= 0:
+            return None
+        budget = max(limit - TIME_MARGIN, limit / 2)
+        # The limit counts from the start of the request or of the cron run
+        # (which may call this method up to 10 times in a row).
+        started = getattr(threading.current_thread(), "start_time", None)
+        if started:
+            budget -= max(time.time() - started, 0)
+        return max(budget, 0.001)
 
     @api.model
     def _due_count(self, now=None):
@@ -304,43 +360,61 @@ class KleerJob(models.Model):
         )
 
     @api.model
-    def _process_jobs(self, limit=BATCH_SIZE, job_ids=None, now=None):
-        """Claim and run due jobs one at a time; returns how many ran.
-        ``job_ids`` limits the run to these jobs (an empty list: none)."""
+    def _process_jobs(self, limit=BATCH_SIZE, job_ids=None, now=None, time_limit=None):
+        """Claim and run due jobs one at a time, taking none after
+        ``time_limit`` seconds; returns how many ran. ``job_ids`` limits the
+        run to these jobs (an empty list: none)."""
         if job_ids is not None and not job_ids:
             return 0
         now = now or fields.Datetime.now()
+        deadline = _clock() + time_limit if time_limit else None
         # Jobs run on cursors of their own: they must see this transaction's
         # writes, and this environment must see theirs afterwards.
         self.env.flush_all()
-        self._recover_stale(now)
+        self._recover_stale()
         run = KleerRun()
         done = 0
+        # The connection whose advisory lock says "this job's worker is
+        # alive" (in test mode every cursor shares one connection: none).
+        lock_cr = None if self.env.registry.in_test_mode() else self.env.registry.cursor()
         try:
-            while done < limit:
-                job_id = self._claim(now, job_ids)
+            # At least one job per batch, however late: the queue moves on.
+            while done < limit and (deadline is None or not done or _clock() < deadline):
+                job_id = self._claim(now, job_ids, lock_cr)
                 if not job_id:
                     break
-                self._run_one(job_id, run)
                 done += 1
+                try:
+                    self._run_one(job_id, run)
+                except Exception:  # noqa: BLE001 - one job never ends the batch
+                    _logger.exception("Kleer job %s could not be settled", job_id)
+                    if lock_cr is not None:
+                        lock_cr.rollback()  # its lock is free: recovered at once
+                    self._recover_stale()
+                finally:
+                    if lock_cr is not None:
+                        lock_cr.rollback()  # the job's lock
         finally:
+            if lock_cr is not None:
+                lock_cr.close()
             run.close()
             self.env.invalidate_all()
         return done
 
     @api.model
-    def _claim(self, now, job_ids=None):
-        """Take the next due job in a transaction of its own: lock it (rows
-        another worker holds are skipped), mark it ``sending``, commit."""
+    def _claim(self, now, job_ids=None, lock_cr=None):
+        """Take the next due job in a transaction of its own: lock its row
+        (rows another worker holds are skipped) and its advisory lock on
+        ``lock_cr`` (kept while the job runs), mark it ``sending``, commit."""
         query = """
             SELECT id FROM kleer_job
              WHERE state = 'pending' AND (next_try IS NULL OR next_try <= %(now)s)
-               {ids}
+               {ids} AND id NOT IN %(busy)s
           ORDER BY priority, id
              LIMIT 1
                FOR UPDATE SKIP LOCKED
         """.format(ids="AND id IN %(ids)s" if job_ids else "")
-        params = {"now": now, "ids": tuple(job_ids or ()) or (0,)}
+        params = {"now": now, "ids": tuple(job_ids or ()) or (0,), "busy": (0,)}
         for _attempt in range(10):
             try:
                 with own_cursor(self.env) as env:
@@ -350,6 +424,13 @@ class KleerJob(models.Model):
                     row = env.cr.fetchone()
                     if not row:
                         return None
+                    if lock_cr is not None:
+                        lock_cr.execute(
+                            "SELECT pg_try_advisory_xact_lock(%s, %s)", (LOCK_JOB, row[0])
+                        )
+                        if not lock_cr.fetchone()[0]:  # being recovered right now
+                            params["busy"] += (row[0],)
+                            continue
                     env.cr.execute(
                         """
                         UPDATE kleer_job
@@ -365,35 +446,80 @@ class KleerJob(models.Model):
         return None
 
     @api.model
-    def _recover_stale(self, now, stale_after=STALE_AFTER):
-        """Jobs left in ``sending`` by a worker that died: their outcome is
-        unknown, so they go back to pending with ``check_remote``."""
-        # (not named ``cr``: Odoo's _() would pick the closed cursor from locals)
-        with own_cursor(self.env) as stale_env:
-            stale_cr = stale_env.cr
-            stale_cr.execute(
-                """
-                UPDATE kleer_job
-                   SET state = 'pending', check_remote = TRUE, next_try = NULL
-                 WHERE state = 'sending' AND sending_since < %s
-             RETURNING id
-                """,
-                (now - stale_after,),
-            )
-            stale = [row[0] for row in stale_cr.fetchall()]
-        for job in self.sudo().browse(stale):
+    def _recover_stale(self):
+        """Jobs left in ``sending`` whose worker no longer holds their lock
+        (it died, or failed to settle them): their outcome is unknown, so they
+        go back to pending with ``check_remote``; one that lost its worker
+        ``MAX_RECOVERIES`` times waits for a person instead. Returns their ids."""
+        rows = []
+        for _attempt in range(10):
+            try:
+                # (not named ``cr``: Odoo's _() would pick the closed cursor from locals)
+                with own_cursor(self.env) as stale_env:
+                    rows = self._recover_dead(stale_env.cr)
+                break
+            except CONCURRENCY_ERRORS:
+                # A worker settled one of them meanwhile: look again.
+                rows = []
+                continue
+        for job_id, recoveries in rows:
+            job = self.sudo().browse(job_id)
+            given_up = recoveries >= MAX_RECOVERIES
+            if given_up:
+                message = _(
+                    "The worker stopped %(n)s times while running this job; it waits for a "
+                    "person. Kleer will be checked before it is sent again.",
+                    n=recoveries,
+                )
+                with own_cursor(self.env) as target_env:
+                    job.with_env(target_env).last_error = message
+                    job.with_env(target_env)._set_target_state("failed", message)
+            else:
+                message = _(
+                    "The worker stopped while sending; Kleer will be checked "
+                    "before this is sent again."
+                )
             self.env["kleer.log"]._log_isolated(
                 job._log_vals(
-                    level="warning",
-                    state="done",
+                    level="error" if given_up else "warning",
+                    state="open" if given_up else "done",
                     error_kind="unknown_outcome",
-                    message=_(
-                        "The worker stopped while sending; Kleer will be checked "
-                        "before this is sent again."
-                    ),
+                    message=message,
                 )
             )
-        return stale
+        return [job_id for job_id, _n in rows]
+
+    @api.model
+    def _recover_dead(self, stale_cr):
+        """In ``stale_cr``'s transaction: set the dead ``sending`` jobs back
+        (see ``_recover_stale``); their advisory locks, taken here, are held
+        until it commits, so no worker claims them meanwhile."""
+        stale_cr.execute(
+            "SELECT id FROM kleer_job WHERE state = 'sending' ORDER BY id FOR UPDATE SKIP LOCKED",
+            log_exceptions=False,
+        )
+        dead = []
+        for (job_id,) in stale_cr.fetchall():
+            stale_cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (LOCK_JOB, job_id))
+            if stale_cr.fetchone()[0]:
+                dead.append(job_id)
+        if not dead:
+            return []
+        stale_cr.execute(
+            """
+            UPDATE kleer_job
+               SET check_remote = TRUE, next_try = NULL,
+                   recoveries = CASE WHEN COALESCE(recoveries, 0) + 1 >= %(max)s
+                                     THEN 0 ELSE COALESCE(recoveries, 0) + 1 END,
+                   state = CASE WHEN COALESCE(recoveries, 0) + 1 >= %(max)s
+                                THEN 'failed' ELSE 'pending' END,
+                   error_kind = 'unknown_outcome'
+             WHERE id IN %(ids)s
+         RETURNING id, CASE WHEN state = 'failed' THEN %(max)s ELSE recoveries END
+            """,
+            {"ids": tuple(dead), "max": MAX_RECOVERIES},
+        )
+        return sorted(stale_cr.fetchall())
 
     @api.model
     def _run_one(self, job_id, run):
@@ -408,7 +534,15 @@ class KleerJob(models.Model):
                 env.invalidate_all(flush=False)
                 job._fail(exc, run)
                 return
-            job._succeed(result, run)
+            try:
+                job._succeed(result, run)
+            except CONCURRENCY_ERRORS as exc:
+                # Someone wrote the record while its state was stored. The
+                # Kleer id is committed already: the retry (soon) finds it and
+                # only settles the states.
+                cr.rollback()
+                env.invalidate_all(flush=False)
+                job._fail(exc, run)
 
     def _execute(self, run):
         """Call the handler ``_kleer_job_<operation>(job, run)`` of the target
@@ -438,6 +572,26 @@ class KleerJob(models.Model):
         """Commit the job's own transaction (never the user's: jobs run on a
         cursor of their own). Used by handlers right after Kleer answers."""
         self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    @api.model
+    def _create_in_kleer(self, record, create, commit=True):
+        """Return ``create()``, the id of the object Kleer created for
+        ``record``. Whether an object may exist in Kleer follows the record,
+        not the job: ``record.kleer_check_remote`` is set (and committed)
+        before Kleer is asked and kept until the caller stores the id, so a
+        lost answer, a dead worker or a new job looks in Kleer first. Only a
+        refusal (4xx: Kleer stored nothing) clears it."""
+        record.sudo().kleer_check_remote = fields.Datetime.now()
+        if commit:
+            self._commit()
+        try:
+            return create()
+        except KleerError as exc:
+            if exc.status and 400 <= exc.status < 500:
+                record.sudo().kleer_check_remote = False
+                if commit:
+                    self._commit()
+            raise
 
     def _succeed(self, result, run):
         exchange = self._last_exchange(run)
