@@ -17,8 +17,14 @@ from odoo.tools import html2plaintext
 from ..kleer_api import KleerError, ocr, rowplan
 from ..kleer_api import types as kt
 from ..kleer_api.money import to_decimal, to_ore
-from .kleer_job import KleerMappingError
-from .tools import NUMBER_WINDOW_DAYS, NUMBER_WINDOW_PARAM, check_user_action, days_param
+from .kleer_job import CONCURRENCY_ERRORS, KleerMappingError
+from .tools import (
+    NUMBER_WINDOW_DAYS,
+    NUMBER_WINDOW_PARAM,
+    check_user_action,
+    days_param,
+    own_cursor,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -38,6 +44,8 @@ DELIVERY_TYPES = {
     "peppol": ("Efaktura", "E-faktura", "Peppol"),
 }
 RATE_DIGITS = 6  # currency-rate decimals sent to Kleer
+NUMBER_ATTEMPTS = 3  # tries to store one Kleer invoice number
+NUMBER_LOCK_TIMEOUT = 5.0  # seconds one try waits for a row lock
 
 
 def _dec(value):
@@ -56,6 +64,13 @@ class AccountMove(models.Model):
         MOVE_STATES, "Kleer state", copy=False, readonly=True, index=True, tracking=True
     )
     kleer_last_error = fields.Text("Last Kleer error", copy=False, readonly=True)
+    kleer_check_remote = fields.Datetime(
+        "May exist in Kleer since",
+        copy=False,
+        readonly=True,
+        help="Kleer was asked to create this invoice and its answer is not known: it is "
+        "looked up in Kleer before it is sent again, whichever job sends it.",
+    )
     # Odoo Community has no period on invoices: these are sent as Kleer
     # accrual periods when the company's accrual setting is on.
     kleer_period_start = fields.Date("Accrual period start", copy=False)
@@ -277,7 +292,7 @@ class AccountMove(models.Model):
         company = job.company_id
         client = run.client(company)
         certify = company.kleer_invoice_mode == "certified"
-        if not move.kleer_invoice_id and job.check_remote:
+        if not move.kleer_invoice_id and (job.check_remote or move.kleer_check_remote):
             found = client.find_invoices_by_foreign_id(move._kleer_foreign_id(), move.invoice_date)
             if found:
                 move._kleer_store(found[0].id, found[0])
@@ -285,7 +300,7 @@ class AccountMove(models.Model):
         created, warnings = False, []
         if not move.kleer_invoice_id:
             invoice = move._kleer_invoice_payload(company, run, job, warnings)
-            kleer_id = client.create_invoice(invoice)
+            kleer_id = job._create_in_kleer(move, lambda: client.create_invoice(invoice))
             move._kleer_store(kleer_id)
             job._commit()
             created = True
@@ -365,11 +380,11 @@ class AccountMove(models.Model):
             filter="certified", date_from=min(dates), date_to=max(dates)
         ):
             move = by_kleer_id.pop(invoice.id, None)
-            if move and invoice.invoice_nr:
-                move.kleer_invoice_nr = invoice.invoice_nr
+            if move and invoice.invoice_nr and move._kleer_store_number(invoice.invoice_nr):
                 found += 1
             if not by_kleer_id:
                 break
+        moves.invalidate_recordset(["kleer_invoice_nr"])
         return found
 
     @api.model
@@ -421,8 +436,51 @@ class AccountMove(models.Model):
                 }
             )
 
+    def _kleer_store_number(self, number):
+        """Store Kleer's invoice number in a transaction of its own: a send
+        job writing this invoice at the same moment costs this invoice a
+        retry (or, failing that, the next run), never the numbers stored
+        before it. Returns whether it was stored."""
+        self.ensure_one()
+        error = None
+        for _attempt in range(NUMBER_ATTEMPTS):
+            try:
+                with own_cursor(self.env) as env:
+                    # Wait for a send job's short transaction, not for ever.
+                    timeout_ms = int(NUMBER_LOCK_TIMEOUT * 1000)
+                    env.cr.execute("SET LOCAL lock_timeout = %s", (timeout_ms,))
+                    # Expected failures: not logged as bad queries.
+                    env.cr.execute(
+                        "UPDATE account_move SET kleer_invoice_nr = %s WHERE id = %s",
+                        (number, self.id),
+                        log_exceptions=False,
+                    )
+                return True
+            except CONCURRENCY_ERRORS as exc:
+                error = exc
+        self.env["kleer.log"]._log_isolated(
+            {
+                "company_id": self.company_id.id,
+                "operation": "invoice_number_retry",
+                "res_model": self._name,
+                "res_id": self.id,
+                "record_name": self.display_name,
+                "kleer_id": self.kleer_invoice_id,
+                "level": "warning",
+                "state": "done",
+                "error_kind": "transient",
+                "message": _(
+                    "Kleer invoice number %(nr)s not stored (the invoice was being written "
+                    "elsewhere: %(e)s); the next run tries again.",
+                    nr=number,
+                    e=error,
+                ),
+            }
+        )
+        return False
+
     def _kleer_store(self, kleer_id, invoice=None):
-        vals = {"kleer_invoice_id": kleer_id}
+        vals = {"kleer_invoice_id": kleer_id, "kleer_check_remote": False}
         if invoice is not None:
             vals.update(
                 kleer_certified=bool(invoice.certified), kleer_invoice_nr=invoice.invoice_nr or 0

@@ -7,6 +7,14 @@ class ProductProduct(models.Model):
     kleer_product_id = fields.Integer(
         "Kleer product id", company_dependent=True, copy=False, index=True
     )
+    kleer_check_remote = fields.Datetime(
+        "May exist in Kleer since",
+        company_dependent=True,
+        copy=False,
+        readonly=True,
+        help="Kleer was asked to create this product and its answer is not known: it is "
+        "looked up in Kleer before it is created again.",
+    )
 
 
 class ProductTemplate(models.Model):

@@ -7,6 +7,7 @@ from odoo import models
 
 from ..kleer_api import types as kt
 from ..kleer_api.money import round_to_ore, to_decimal
+from .kleer_job import create_lock
 
 
 class ProductProduct(models.Model):
@@ -26,27 +27,37 @@ class ProductProduct(models.Model):
 
     def _kleer_ensure_product(self, company, run):
         """Kleer product id of this product in ``company``'s Kleer, creating
-        it there when unknown. Kleer's product list is read at most once per
-        batch, and only when a product is missing, so that a product created
-        by an attempt whose answer was lost is adopted, not duplicated."""
+        it there when unknown: one worker at a time per product, and never
+        when Kleer's list (read at most once per batch, and again when an
+        earlier create's answer was lost) already holds its foreign id."""
         self.ensure_one()
         product = self.with_company(company)
         if product.kleer_product_id:
             return product.kleer_product_id
-        client = run.client(company)
-        known = run.cached(
-            company,
-            "products_by_foreign_id",
-            lambda: {p.foreign_id: p.id for p in client.products() if p.foreign_id},
-        )
-        kleer_id = next(
-            (known[key] for key in product._kleer_product_match_keys() if key in known), None
-        )
-        if not kleer_id:
-            kleer_id = client.create_product(product._kleer_product_payload(company))
-            known[product._kleer_product_foreign_id()] = kleer_id
-        product.sudo().kleer_product_id = kleer_id
-        self.env["kleer.job"]._commit()  # the job's cursor: the id is never rolled back
+        Job = self.env["kleer.job"]
+        payload = product._kleer_product_payload(company)
+        Job._commit()  # no row lock of this job is held while it waits
+        with create_lock(product, company):
+            Job._commit()  # a snapshot taken after the lock: sees another worker's id
+            product.invalidate_recordset(["kleer_product_id", "kleer_check_remote"])
+            if product.kleer_product_id:
+                return product.kleer_product_id
+            client = run.client(company)
+            if product.kleer_check_remote:
+                run.forget(company, "products_by_foreign_id")  # it may be there now
+            known = run.cached(
+                company,
+                "products_by_foreign_id",
+                lambda: {p.foreign_id: p.id for p in client.products() if p.foreign_id},
+            )
+            kleer_id = next(
+                (known[key] for key in product._kleer_product_match_keys() if key in known), None
+            )
+            if not kleer_id:
+                kleer_id = Job._create_in_kleer(product, lambda: client.create_product(payload))
+                known[payload.foreign_id] = kleer_id
+            product.sudo().write({"kleer_product_id": kleer_id, "kleer_check_remote": False})
+            Job._commit()  # the job's cursor: the id is never rolled back
         return kleer_id
 
     def _kleer_product_payload(self, company):

@@ -177,6 +177,14 @@ class ResPartner(models.Model):
         "delivery types (e.g. Email, Mail, Efaktura). Empty = Kleer's default.",
     )
     kleer_sync_hash = fields.Char(company_dependent=True, copy=False, readonly=True)
+    kleer_check_remote = fields.Datetime(
+        "May exist in Kleer since",
+        company_dependent=True,
+        copy=False,
+        readonly=True,
+        help="Kleer was asked to create this client and its answer is not known: it is "
+        "looked up in Kleer before it is created again.",
+    )
 
     # -- mapping ---------------------------------------------------------------
 
@@ -301,23 +309,11 @@ class ResPartner(models.Model):
                     )
                 )
         kleer_id = partner.kleer_client_id
-        if not kleer_id and job is not None and job.check_remote:
-            # The last attempt may have created it: adopt, never duplicate.
-            found = client.find_clients_by_foreign_id(payload.foreign_id)
-            if found:
-                kleer_id = found[0].id
-                partner.kleer_client_id = kleer_id
-                job._commit()
         if not kleer_id:
-            kleer_id = client.create_client(payload)
-            vals = {
-                "kleer_client_id": kleer_id,
-                "kleer_sync_hash": f"{odoo_hash}:{client_hash(payload)}",
-            }
-            partner.write(vals)
-            if job is not None:
-                job._commit()
-            return kleer_id
+            kleer_id = partner._kleer_create_client(company, run, job, payload, odoo_hash)
+            if kleer_id is not None:
+                return kleer_id
+            kleer_id = partner.kleer_client_id
         stored_odoo, _stored_kleer = split_hash(partner.kleer_sync_hash)
         if stored_odoo == odoo_hash and not (job is not None and job.check_remote):
             return kleer_id
@@ -343,6 +339,48 @@ class ResPartner(models.Model):
             partner.kleer_sync_hash = new_hash
             if job is not None:
                 job._commit()
+        return kleer_id
+
+    def _kleer_create_client(self, company, run, job, payload, odoo_hash):
+        """Create the client in Kleer, once: one worker at a time per partner,
+        looking in Kleer first when an earlier create's answer was lost.
+        Returns the new id, or None when an existing client was found (or
+        stored meanwhile by another worker) and is to be compared instead."""
+        from .kleer_job import create_lock
+
+        partner = self
+        commit = job is not None
+        Job = self.env["kleer.job"]
+        if commit:
+            Job._commit()  # no row lock of this job is held while it waits
+        with create_lock(partner, company):
+            if commit:
+                Job._commit()  # a snapshot taken after the lock: sees another worker's id
+            partner.invalidate_recordset(
+                ["kleer_client_id", "kleer_check_remote", "kleer_sync_hash"]
+            )
+            if partner.kleer_client_id:
+                return None
+            if partner.kleer_check_remote or (job is not None and job.check_remote):
+                # The last attempt may have created it: adopt, never duplicate.
+                found = run.client(company).find_clients_by_foreign_id(payload.foreign_id)
+                if found:
+                    partner.write({"kleer_client_id": found[0].id, "kleer_check_remote": False})
+                    if commit:
+                        Job._commit()
+                    return None
+            kleer_id = Job._create_in_kleer(
+                partner, lambda: run.client(company).create_client(payload), commit=commit
+            )
+            partner.write(
+                {
+                    "kleer_client_id": kleer_id,
+                    "kleer_sync_hash": f"{odoo_hash}:{client_hash(payload)}",
+                    "kleer_check_remote": False,
+                }
+            )
+            if commit:
+                Job._commit()
         return kleer_id
 
     def _kleer_known_entries(self, company):

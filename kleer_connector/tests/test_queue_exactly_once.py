@@ -1,8 +1,10 @@
 """Exactly once off the happy path, on real database cursors (real commits,
 real row and advisory locks, no test mode): "Process now", a slow job, a
-killed worker, a concurrent write."""
+killed worker, a concurrent write, Ignore then resend, lost answers to the
+creation of master data, two workers needing one new product."""
 
 import threading
+import time
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -277,3 +279,293 @@ class TestQueueTimeLimit(KleerCase):
         self.assertEqual(done, 2)
         jobs.invalidate_recordset()
         self.assertEqual(jobs.mapped("state"), ["done", "done", "pending", "pending"])
+
+
+class InvoiceRealCase(RealCursorsCase):
+    """Confirmed invoices of a company of its own, committed for real."""
+
+    def setUp(self):
+        super().setUp()
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            sek = env.ref("base.SEK")
+            sek.active = True
+            company = self.company(env, country_id=env.ref("base.se").id, currency_id=sek.id)
+            env = env(context={"allowed_company_ids": [company.id]})
+            if not company.chart_template:
+                env["account.chart.template"].try_loading(
+                    "generic_coa", company, install_demo=False
+                )
+                company.currency_id = sek
+            Tax = env["account.tax"]
+            tax_vals = {"name": "Moms 25 % exakt", "amount": 25, "company_id": company.id}
+            self.tax_id = (
+                Tax.search([(k, "=", v) for k, v in tax_vals.items()], limit=1)
+                or Tax.create(tax_vals)
+            ).id
+            self.env_for_threads = env
+        self.tag = f"{time.monotonic_ns()}"
+
+    def new_customer_and_product(self, env):
+        company = env["res.company"].browse(self.company_id)
+        customer = env["res.partner"].create(
+            {
+                "name": f"Ny kund {self.tag}",
+                "country_id": env.ref("base.se").id,
+                "company_id": company.id,
+            }
+        )
+        product = env["product.product"].create(
+            {"name": f"Ny vara {self.tag}", "company_id": company.id}
+        )
+        return customer, product
+
+    def post(self, env, customer, product, count=1):
+        moves = env["account.move"].create(
+            [
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": customer.id,
+                    "invoice_date": "2026-03-10",
+                    "invoice_line_ids": [
+                        Command.create(
+                            {
+                                "product_id": product.id,
+                                "quantity": 1,
+                                "price_unit": 100 + i,
+                                "tax_ids": [Command.set([self.tax_id])],
+                            }
+                        )
+                    ],
+                }
+                for i in range(count)
+            ]
+        )
+        moves.action_post()
+        return moves
+
+    def setup_invoices(self, count, linked=False):
+        """``count`` invoices of one customer and one product, both new in
+        Kleer unless ``linked``. Returns (moves ids, job ids, customer id,
+        product id)."""
+        with self.registry.cursor() as cr:
+            env = self.env_for_threads(cr=cr)
+            customer, product = self.new_customer_and_product(env)
+            if linked:
+                customer.with_company(self.company_id).kleer_client_id = 201
+                product.with_company(self.company_id).kleer_product_id = 101
+            moves = self.post(env, customer, product, count)
+            jobs = env["kleer.job"].search(
+                [("res_model", "=", "account.move"), ("res_id", "in", moves.ids)], order="id"
+            )
+            return moves.ids, jobs.ids, customer.id, product.id
+
+    def process(self, **kw):
+        with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
+            return env["kleer.job"]._process_jobs(**kw)
+
+    def in_kleer(self, kind, foreign_id):
+        items = {
+            "client": self.sandbox.state.clients,
+            "invoice": self.sandbox.state.invoices,
+            "product": self.sandbox.state.products,
+        }[kind](self.sandbox.company_id)
+        return [item for item in items if item.get("foreign-id") == foreign_id]
+
+    def values(self, model, res_id, *fnames):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [self.company_id]})
+            record = env[model].browse(res_id).with_company(self.company_id)
+            return tuple(record[f] for f in fnames)
+
+
+@tagged("post_install", "-at_install")
+class TestExactlyOnceInvoices(InvoiceRealCase):
+    COMPANY = "Kleer Exakt Faktura AB"
+
+    # -- item 2: the doubt follows the record ---------------------------------------
+
+    def test_ignore_then_send_again_looks_in_kleer_first(self):
+        (move_id,), (job_id,), _c, _p = self.setup_invoices(1, linked=True)
+        self.sandbox.faults.add("drop_after_store", method="PUT", path="^/client/invoice$")
+        self.process(job_ids=[job_id])
+        kleer_id, maybe_since = self.values(
+            "account.move", move_id, "kleer_invoice_id", "kleer_check_remote"
+        )
+        self.assertFalse(kleer_id)
+        self.assertTrue(maybe_since, "the doubt is on the invoice")
+        with self.registry.cursor() as cr:  # a billing user ignores the job ...
+            env = api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [self.company_id]})
+            env = env(user=billing_user(env, self.company_id))
+            env["kleer.job"].browse(job_id).action_ignore()
+        with self.registry.cursor() as cr:  # ... then presses "Send to Kleer"
+            env = api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [self.company_id]})
+            env = env(user=billing_user(env, self.company_id))
+            env["account.move"].browse(move_id).action_kleer_send()
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT id FROM kleer_job WHERE res_model = 'account.move' AND res_id = %s "
+                "AND state = 'pending'",
+                [move_id],
+            )
+            (new_job,) = cr.fetchone()
+        self.assertNotEqual(new_job, job_id)
+        self.process(job_ids=[new_job])
+        puts = [r for r in self.sandbox.requests if r.method == "PUT"]
+        self.assertEqual(len(puts), 1, "not sent a second time")
+        copies = self.in_kleer("invoice", f"odoo-move-{move_id}")
+        self.assertEqual(len(copies), 1)
+        kleer_id, maybe_since, state = self.values(
+            "account.move", move_id, "kleer_invoice_id", "kleer_check_remote", "kleer_state"
+        )
+        self.assertEqual((kleer_id, maybe_since, state), (int(copies[0]["id"]), False, "draft"))
+
+    # -- item 5: master data created once -------------------------------------------
+
+    def test_lost_client_answer_then_next_invoice_of_that_customer(self):
+        _moves, (first, second), customer_id, _p = self.setup_invoices(2)
+        self.sandbox.faults.add("drop_after_store", method="PUT", path="^/client$")
+        self.process(job_ids=[first])
+        self.assertEqual(self.values("res.partner", customer_id, "kleer_client_id"), (0,))
+        # The customer's next invoice, a new job that knows nothing of the first.
+        self.process(job_ids=[second])
+        clients = self.in_kleer("client", f"odoo-partner-{customer_id}")
+        self.assertEqual(len(clients), 1, "the client is not created twice")
+        kleer_id, maybe_since = self.values(
+            "res.partner", customer_id, "kleer_client_id", "kleer_check_remote"
+        )
+        self.assertEqual((kleer_id, maybe_since), (int(clients[0]["id"]), False))
+        self.assertEqual(self.values("kleer.job", second, "state"), ("done",))
+
+    def test_lost_product_answer_is_adopted_within_the_batch(self):
+        _moves, job_ids, _c, product_id = self.setup_invoices(2)
+        self.sandbox.faults.add("drop_after_store", method="PUT", path="^/product$")
+        self.process(job_ids=job_ids)  # one batch, one cached product list
+        products = self.in_kleer("product", f"odoo-product-{product_id}")
+        self.assertEqual(len(products), 1, "the product is not created twice")
+        self.assertEqual(
+            self.values("product.product", product_id, "kleer_product_id"),
+            (int(products[0]["id"]),),
+        )
+        self.assertEqual(self.values("kleer.job", job_ids[1], "state"), ("done",))
+
+    def test_two_workers_and_one_new_customer_and_product(self):
+        _moves, job_ids, customer_id, product_id = self.setup_invoices(4)
+        self.sandbox.faults.add(
+            "latency", method="PUT", path="^/(client|product)$", seconds=0.3, times=None
+        )
+        self.run_two_workers(job_ids, "^/client/invoice$")
+        self.assertEqual(len(self.in_kleer("client", f"odoo-partner-{customer_id}")), 1)
+        self.assertEqual(len(self.in_kleer("product", f"odoo-product-{product_id}")), 1)
+        self.assertEqual(len(self.sandbox.state.invoices(self.sandbox.company_id)), 4)
+
+    # -- item 6: the invoice-number job ------------------------------------------------
+
+    def certified_without_numbers(self, count):
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["res.company"].browse(
+                self.company_id
+            ).kleer_invoice_mode = "certified"
+        move_ids, job_ids, _c, _p = self.setup_invoices(count, linked=True)
+        self.process(job_ids=job_ids)
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT kleer_certified, kleer_invoice_nr, kleer_state, kleer_last_error "
+                "FROM account_move WHERE id IN %s",
+                [tuple(move_ids)],
+            )
+            rows = cr.fetchall()
+            self.assertEqual([(r[0], r[1] or 0) for r in rows], [(True, 0)] * count, rows)
+        return move_ids
+
+    def run_numbers(self):
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["account.move"]._cron_kleer_invoice_numbers()
+
+    def numbers(self, move_ids):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT id, kleer_invoice_nr FROM account_move WHERE id IN %s ORDER BY id",
+                [tuple(move_ids)],
+            )
+            return dict(cr.fetchall())
+
+    def hold_row(self, move_id, release):
+        """A send job writing the invoice: it holds the row lock until the
+        numbers job waits for it, then until ``release`` is set, and commits.
+        Returns the thread and a list that gets True once the wait was seen."""
+        holder = self.registry.cursor()
+        holder.execute("UPDATE account_move SET kleer_last_error = 'x' WHERE id = %s", [move_id])
+        waited = []
+
+        def commit_when_waited_for():
+            try:
+                with self.registry.cursor() as cr:
+                    for _i in range(300):
+                        cr.execute(
+                            "SELECT COUNT(*) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                        )
+                        if cr.fetchone()[0]:
+                            waited.append(True)
+                            break
+                        cr.rollback()  # a fresh statistics snapshot
+                        time.sleep(0.05)
+                release.wait(30)
+                holder.commit()
+            finally:
+                holder.close()
+
+        thread = threading.Thread(target=commit_when_waited_for)
+        thread.start()
+        self.addCleanup(thread.join, 60)
+        return thread, waited
+
+    def test_numbers_job_retries_an_invoice_written_meanwhile(self):
+        move_ids = self.certified_without_numbers(3)
+        release = threading.Event()
+        release.set()  # the send job commits as soon as the numbers job waits for it
+        thread, waited = self.hold_row(move_ids[1], release)
+        self.run_numbers()
+        thread.join(60)
+        self.assertEqual(waited, [True], "the numbers job met the send job's lock")
+        numbers = self.numbers(move_ids)
+        self.assertTrue(all(numbers.values()), numbers)
+        expected = {
+            int(inv["id"]): int(inv["invoice-nr"])
+            for inv in self.sandbox.state.invoices(self.sandbox.company_id)
+        }
+        kleer_ids = dict(
+            zip(
+                move_ids,
+                [self.values("account.move", m, "kleer_invoice_id")[0] for m in move_ids],
+                strict=True,
+            )
+        )
+        self.assertEqual(numbers, {m: expected[kleer_ids[m]] for m in move_ids})
+
+    def test_numbers_job_skips_an_invoice_locked_too_long_and_logs_it(self):
+        move_ids = self.certified_without_numbers(3)
+        release = threading.Event()
+        thread, waited = self.hold_row(move_ids[1], release)
+        try:
+            with patch("odoo.addons.kleer_connector.models.account_move.NUMBER_LOCK_TIMEOUT", 0.2):
+                self.run_numbers()
+        finally:
+            release.set()
+            thread.join(60)
+        numbers = self.numbers(move_ids)
+        self.assertEqual(waited, [True])
+        self.assertFalse(numbers[move_ids[1]])
+        self.assertTrue(numbers[move_ids[0]] and numbers[move_ids[2]], numbers)
+        with self.registry.cursor() as cr:
+            log = (
+                api.Environment(cr, SUPERUSER_ID, {})["kleer.log"]
+                .search([("res_model", "=", "account.move"), ("res_id", "=", move_ids[1])])
+                .filtered(lambda entry: entry.operation == "invoice_number_retry")
+            )
+            self.assertEqual(log.level, "warning")
+            self.assertIn("next run tries again", log.message)
+        # The next run stores it.
+        self.run_numbers()
+        self.assertTrue(self.numbers(move_ids)[move_ids[1]])
