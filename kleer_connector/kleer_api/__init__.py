@@ -17,7 +17,9 @@ from .errors import (
     KleerPermissionError,
     KleerRateLimited,
     KleerTLSError,
+    KleerAmountMismatch,
     KleerTransientError,
     KleerUnknownOutcome,
+    KleerUnsupported,
     KleerValidationError,
 )

@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import tempfile
 import time
+from decimal import Decimal
 from html import escape
 from urllib.parse import quote, urlsplit
 
@@ -29,6 +30,7 @@ from .errors import (
     KleerTLSError,
     KleerTransientError,
     KleerUnknownOutcome,
+    KleerUnsupported,
     KleerValidationError,
 )
 
@@ -42,6 +44,31 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 SPOOL_BYTES = 1024 * 1024  # long lists go to disk past this
 USER_AGENT = "odoo-kleer-connector/18.0"
 REDACTED = "***"
+
+# Calls no public source confirms [?]: each is a choice the company can
+# change in its settings without code; the first of each is the default
+# (the project's original choice).
+CERTIFY_CALLS = {
+    # POST …/client/invoice/{id}/certify -> ok, modelled on DEV's
+    # "POST event/approve -> ok".
+    "post_certify": ("POST", "client/invoice/{id}/certify"),
+    "put_certify": ("PUT", "client/invoice/{id}/certify"),
+    "post_approve": ("POST", "client/invoice/{id}/approve"),
+}
+RATE_CALLS = {
+    # GET …/exchange-rate?from-currency=EUR&to-currency=SEK (the XSD's names)
+    "query_kebab": ("exchange-rate", "from-currency", "to-currency"),
+    # Kleer's confirmed list parameters are camelCase (invoiceDateLower).
+    "query_camel": ("exchange-rate", "fromCurrency", "toCurrency"),
+    # GET …/exchange-rate/EUR/SEK
+    "path": ("exchange-rate/{from}/{to}", None, None),
+}
+WRITE_VERBS = {
+    # (create on the collection, update on the item): Kleer's convention
+    # for clients and invoices [C]; KPY's reverse as the alternative.
+    "put_create": ("PUT", "POST"),
+    "post_create": ("POST", "PUT"),
+}
 
 
 def _retry_policy():
@@ -85,6 +112,10 @@ class KleerClient:
         timeout=DEFAULT_TIMEOUT,
         session=None,
         max_response_bytes=MAX_RESPONSE_BYTES,
+        vat_unit=codec.PERCENT,
+        certify_call="post_certify",
+        rate_call="query_kebab",
+        write_verbs="put_create",
     ):
         if not base_url or not company_id or not token:
             raise KleerConfigError(
@@ -102,6 +133,19 @@ class KleerClient:
         self._token = token
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
+        for name, value, known in (
+            ("VAT unit", vat_unit, codec.VAT_UNITS),
+            ("certify call", certify_call, CERTIFY_CALLS),
+            ("exchange-rate call", rate_call, RATE_CALLS),
+            ("product / dimension writes", write_verbs, WRITE_VERBS),
+        ):
+            if value not in known:
+                raise KleerConfigError(f"Unknown Kleer {name}: {value!r}")
+        # Unit in which VAT and discount percentages are written (read: both).
+        self.vat_unit = vat_unit
+        self.certify_call = certify_call
+        self.rate_call = rate_call
+        self.write_verbs = write_verbs
         self.session = session or self._new_session()
         self.last_exchange = None
         self.request_count = 0
@@ -321,13 +365,13 @@ class KleerClient:
     def _get(self, path, tag, params=None):
         return codec.expect_root(self._request("GET", path, params=params), tag)
 
-    def _create(self, path, body):
-        root = self._request("PUT", path, body=body)
+    def _create(self, path, body, method="PUT"):
+        root = self._request(method, path, body=body)
         codec.expect_root(root, "created")
         return int(root.findtext("id"))
 
-    def _save(self, path, body):
-        codec.expect_root(self._request("POST", path, body=body), "saved")
+    def _save(self, path, body, method="POST"):
+        codec.expect_root(self._request(method, path, body=body), "saved")
 
     # -- company and users ---------------------------------------------------
 
@@ -391,11 +435,20 @@ class KleerClient:
 
     def create_product(self, product):
         # PUT company/{cid}/product -> created   [?] by the API's convention
-        return self._create("product", codec.product_to_xml(product))
+        # (verbs: the ``write_verbs`` setting)
+        return self._create(
+            "product",
+            codec.product_to_xml(product, self.vat_unit),
+            WRITE_VERBS[self.write_verbs][0],
+        )
 
     def update_product(self, product_id, product):
         # POST company/{cid}/product/{id} -> saved   [?] by the API's convention
-        self._save(f"product/{int(product_id)}", codec.product_to_xml(product))
+        self._save(
+            f"product/{int(product_id)}",
+            codec.product_to_xml(product, self.vat_unit),
+            WRITE_VERBS[self.write_verbs][1],
+        )
 
     def find_products_by_foreign_id(self, foreign_id):
         return [p for p in self.products() if p.foreign_id == foreign_id]
@@ -414,8 +467,11 @@ class KleerClient:
 
     def create_dimension_entry(self, dimension_id, entry):
         # PUT company/{cid}/dimension/{did}/entry   [?] path; body [X]
+        # (verb: the ``write_verbs`` setting)
         return self._create(
-            f"dimension/{int(dimension_id)}/entry", codec.dimension_entry_to_xml(entry)
+            f"dimension/{int(dimension_id)}/entry",
+            codec.dimension_entry_to_xml(entry),
+            WRITE_VERBS[self.write_verbs][0],
         )
 
     # -- client invoices -----------------------------------------------------
@@ -450,15 +506,31 @@ class KleerClient:
         offset = 0
         while True:
             page = self.invoices(offset=offset, limit=page_size, **filters)
+            if page.offset != offset:
+                # offset/limit are assumed names [?]: a Kleer that ignores
+                # them answers page 1 again, and a look-up by foreign id
+                # would miss what it stored (then send it twice).
+                raise self._error(
+                    KleerUnsupported,
+                    f"Kleer answered the invoice list at offset {page.offset} where "
+                    f"{offset} was asked: its paging is not the one the connector uses",
+                    self.last_exchange,
+                )
             yield from page.invoices
             offset += len(page.invoices)
             if not page.invoices or offset >= page.size:
                 return
 
     def invoice(self, invoice_id):
-        # GET company/{cid}/client/invoice/{id}   [1] ALBA
+        # GET company/{cid}/client/invoice/{id}?ignoreFiles=true   [1] ALBA;
+        # ignoreFiles [C] ORN on the list: the PDF (megabytes of hex) is
+        # never needed when reading an invoice back.
         return codec.invoice_from_xml(
-            self._get(f"client/invoice/{int(invoice_id)}", "client-invoice")
+            self._get(
+                f"client/invoice/{int(invoice_id)}",
+                "client-invoice",
+                params={"ignoreFiles": "true"},
+            )
         )
 
     def find_invoices_by_foreign_id(self, foreign_id, invoice_date=None):
@@ -476,33 +548,85 @@ class KleerClient:
 
     def create_invoice(self, invoice):
         # PUT company/{cid}/client/invoice -> created (a draft)   [1] ORN
-        return self._create("client/invoice", codec.invoice_to_xml(invoice))
+        return self._create("client/invoice", codec.invoice_to_xml(invoice, self.vat_unit))
 
     def update_invoice(self, invoice_id, invoice):
         # POST company/{cid}/client/invoice/{id} -> saved   [X]/[?]
-        self._save(f"client/invoice/{int(invoice_id)}", codec.invoice_to_xml(invoice))
+        self._save(
+            f"client/invoice/{int(invoice_id)}", codec.invoice_to_xml(invoice, self.vat_unit)
+        )
 
     def certify_invoice(self, invoice_id):
-        # POST company/{cid}/client/invoice/{id}/certify -> ok   [?] NOT
-        # confirmed by any public source: the project's choice, modelled on
-        # DEV's "POST event/approve -> ok". Correct it here once known.
-        # The answer carries no invoice number: callers read it afterwards
-        # (invoice(id), or invoices(filter="certified") in bulk).
-        root = self._request("POST", f"client/invoice/{int(invoice_id)}/certify")
+        # [?] NOT confirmed by any public source: the ``certify_call``
+        # setting (CERTIFY_CALLS), POST …/client/invoice/{id}/certify -> ok
+        # by default. The answer carries no invoice number: callers read the
+        # invoice back (invoice(id)) to see it certified and numbered.
+        method, path = CERTIFY_CALLS[self.certify_call]
+        try:
+            root = self._request(method, path.format(id=int(invoice_id)))
+        except (KleerNotFound, KleerValidationError) as exc:
+            # Kleer explains its refusals in an <error> body; a bare 404 or
+            # 405 means the call itself does not exist.
+            if exc.status in (404, 405) and not codec.error_message(exc.response_body):
+                raise self._error(
+                    KleerUnsupported,
+                    f"Kleer has no certify call {method} {path} ({exc.status})",
+                    self.last_exchange,
+                ) from exc
+            raise
         codec.expect_root(root, "ok")
 
     # -- exchange rates ------------------------------------------------------
 
     def exchange_rate(self, from_currency, to_currency, on_date=None):
         # GET company/{cid}/exchange-rate?from-currency=&to-currency=   [?]
-        # path unconfirmed; element exchange-rate [X]. rate = units of
-        # to-currency for one unit of from-currency (the project's choice).
-        params = {"from-currency": from_currency, "to-currency": to_currency}
+        # path unconfirmed (the ``rate_call`` setting, RATE_CALLS); element
+        # exchange-rate [X]. rate = units of to-currency for one unit of
+        # from-currency (the project's choice).
+        path, from_param, to_param = RATE_CALLS[self.rate_call]
+        params = {}
+        if from_param:
+            params = {from_param: from_currency, to_param: to_currency}
         if on_date:
             params["date"] = on_date.isoformat()
-        return codec.exchange_rate_from_xml(
-            self._get("exchange-rate", "exchange-rate", params=params)
-        )
+        path = path.format(**{"from": from_currency, "to": to_currency})
+        return codec.exchange_rate_from_xml(self._get(path, "exchange-rate", params=params))
+
+    # -- read-only probes (Test connection) ------------------------------------
+
+    def probe_paging(self):
+        """True when Kleer echoes the invoice list's ``offset`` (1 asked)."""
+        return self.invoices(offset=1, limit=1).offset == 1
+
+    def probe_vat_unit(self, max_invoices=20):
+        """(unit or None, what it was read from): the VAT unit of the
+        products and latest invoice rows Kleer already holds, read raw. A
+        non-zero value <= 1 is a fraction, above 1 a percent; None when
+        there is nothing to read or the two forms are mixed."""
+        values = []
+
+        def raw_vats(tag):
+            return lambda el: [
+                Decimal(x.text) for x in el.iterfind(tag) if x.text and Decimal(x.text)
+            ]
+
+        for vats in self._iter_list("product", "products", "product", raw_vats("vat-percentage")):
+            values += vats
+        size = self.invoices(limit=1).size
+        if size:
+            page = self._get(
+                "client/invoice",
+                "client-invoices",
+                params={
+                    "offset": max(size - max_invoices, 0),
+                    "limit": max_invoices,
+                    "ignoreFiles": "true",
+                },
+            )
+            for invoice in page.iterfind("client-invoice"):
+                values += raw_vats("rows/row/vat")(invoice)
+        units = {codec.FRACTION if abs(v) <= 1 else codec.PERCENT for v in values}
+        return (units.pop() if len(units) == 1 else None), len(values)
 
 
 def _never_sent(exc):

@@ -102,3 +102,16 @@ class KleerBadResponse(KleerError):
 
     kind = "bad_response"
     retryable = True
+
+
+class KleerUnsupported(KleerError):
+    """Kleer does not offer a call or parameter the way the connector uses it
+    (a bare 404/405, an ignored paging offset): not fixed by retrying."""
+
+    kind = "unsupported"
+
+
+class KleerAmountMismatch(KleerError):
+    """Kleer computes other amounts than the ones booked: not certified."""
+
+    kind = "amount_mismatch"

@@ -103,6 +103,32 @@ def to_bytes(root):
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+# -- VAT unit ---------------------------------------------------------------
+
+# Kleer does not say whether a VAT (or discount) percentage is written 25 or
+# 0.25 (api-notes §2). Objects in ``types`` always hold percent (25); the
+# unit is applied only here, on the way out, and both forms are read.
+PERCENT, FRACTION = "percent", "fraction"
+VAT_UNITS = (PERCENT, FRACTION)
+
+
+def percent_from_kleer(value):
+    """A VAT number read from Kleer -> percent: a value <= 1 is a fraction
+    (0.25 -> 25); no Swedish VAT rate is 1 % or less."""
+    if value is None:
+        return None
+    return (value * 100).normalize() if abs(value) <= 1 else value
+
+
+def percent_to_kleer(value, unit=PERCENT):
+    """Percent (25) -> the number written in ``unit`` (25 or 0.25)."""
+    if value is None:
+        return None
+    if unit not in VAT_UNITS:
+        raise ValueError(f"unknown VAT unit {unit!r}")
+    return Decimal(value) / 100 if unit == FRACTION else value
+
+
 # -- writing helpers ---------------------------------------------------------
 
 
@@ -179,7 +205,7 @@ def client_to_xml(c):
     return root
 
 
-def product_to_xml(p):
+def product_to_xml(p, vat_unit=PERCENT):
     root = etree.Element("product")
     _sub(root, "id", p.id or 0)
     _sub(root, "foreign-id", p.foreign_id or "")
@@ -190,7 +216,7 @@ def product_to_xml(p):
     _sub(root, "ean", 0)  # deprecated, still required in the sequence
     _entry_refs(root, p.dimension_entry_ids)
     _opt(root, "account-nr", p.account_nr)
-    _opt(root, "vat-percentage", p.vat_percentage)
+    _opt(root, "vat-percentage", percent_to_kleer(p.vat_percentage, vat_unit))
     return root
 
 
@@ -212,11 +238,11 @@ def _period(parent, period):
         _sub(el, "end-date", period[1])
 
 
-def _row(parent, r):
+def _row(parent, r, vat_unit):
     row = _sub(parent, "row")
     _sub(row, "quantity", r.quantity)
     _sub(row, "price", r.price)
-    _sub(row, "vat", r.vat)
+    _sub(row, "vat", percent_to_kleer(r.vat, vat_unit))
     _ref(row, "product", r.product_id)
     _sub(row, "unit", r.unit or "")
     _sub(row, "description", r.description or "")
@@ -230,10 +256,14 @@ def _row(parent, r):
     if r.discount_absolute is not None:
         _sub(_sub(row, "discount"), "absolute", r.discount_absolute)
     elif r.discount_percentage is not None:
-        _sub(_sub(row, "discount"), "percentage", r.discount_percentage)
+        _sub(
+            _sub(row, "discount"),
+            "percentage",
+            percent_to_kleer(r.discount_percentage, vat_unit),
+        )
 
 
-def invoice_to_xml(inv):
+def invoice_to_xml(inv, vat_unit=PERCENT):
     root = etree.Element("client-invoice")
     _sub(root, "id", inv.id or 0)
     _sub(root, "invoice-nr", 0)  # read-only: Kleer numbers on certification
@@ -271,7 +301,7 @@ def invoice_to_xml(inv):
             _sub(el, "data", f.data.hex().upper())
     rows = _sub(root, "rows")
     for r in inv.rows:
-        _row(rows, r)
+        _row(rows, r, vat_unit)
     return root
 
 
@@ -354,7 +384,7 @@ def product_from_xml(el):
         price=_int(el, "price"),
         dimension_entry_ids=_entry_ids(el),
         account_nr=_int(el, "account-nr", None),
-        vat_percentage=_decimal(el, "vat-percentage"),
+        vat_percentage=percent_from_kleer(_decimal(el, "vat-percentage")),
     )
 
 
@@ -425,7 +455,7 @@ def _row_from(el):
         product_id=_int(el, "product/id"),
         quantity=_decimal(el, "quantity", Decimal(0)),
         price=_int(el, "price"),
-        vat=_decimal(el, "vat", Decimal(0)),
+        vat=percent_from_kleer(_decimal(el, "vat", Decimal(0))),
         unit=_text(el, "unit"),
         description=_text(el, "description"),
         discount_percentage=_decimal(el, "discount/percentage"),

@@ -30,6 +30,12 @@ def main(argv=None):
     parser.add_argument(
         "--state-file", help="JSON file: loaded at start if it exists, rewritten after each change"
     )
+    parser.add_argument(
+        "--vat-unit",
+        choices=("percent", "fraction"),
+        default="percent",
+        help="how VAT and discount percentages are written: 25 (percent, default) or 0.25",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
 
@@ -45,6 +51,7 @@ def main(argv=None):
             host=args.host,
             port=args.port,
             log_requests=True,
+            vat_unit=args.vat_unit,
         )
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
@@ -62,6 +69,7 @@ def main(argv=None):
         print("  no companies or tokens: start with --seed (or a seeded --state-file)", flush=True)
     if args.state_file:
         print(f"  state file: {args.state_file}", flush=True)
+    print(f"  VAT and discount percentages written as a {args.vat_unit}", flush=True)
     print("Ctrl-C to stop.", flush=True)
     try:
         while not stop.wait(0.5):

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 KINDS = {
     "latency": {"seconds": 1.0},  # sleep, then answer normally
     "status": {"status": 500},  # answer this status with an <error>, without processing
+    "bare": {"status": 404},  # answer this status with an empty body (no such call)
     "drop": {},  # close the connection without answering, before processing
     "drop_after_store": {},  # process and store, then close without answering
     "timeout_after_store": {"seconds": 65.0},  # store, then sleep past a typical read timeout
@@ -70,7 +71,7 @@ class FaultSet:
         ):
             raise ValueError("times must be a positive integer or None")
         values = {**KINDS[kind], **{k: v for k, v in params.items() if v is not None}}
-        if kind == "status":
+        if kind in ("status", "bare"):
             values["status"] = int(values["status"])
             if not 400 <= values["status"] <= 599:
                 raise ValueError("status must be an HTTP error status (400-599)")

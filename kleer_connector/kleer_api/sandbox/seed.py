@@ -2,6 +2,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Demo data of the sandbox: two companies, users, products, dimensions, clients, rates."""
 
+from decimal import Decimal
+
 from stdnum import luhn
 
 from .xmlutil import el
@@ -62,6 +64,7 @@ def client_element(
 
 
 def product_element(name, unit, price, vat, account_nr, type_="Goods", foreign_id=""):
+    """``vat`` as the store writes it (25 or 0.25, see ``store_vat``)."""
     return el(
         "product",
         None,
@@ -88,6 +91,11 @@ def entry_element(name, foreign_id, description=""):
     )
 
 
+def store_vat(store, percent):
+    """A VAT percent (25) in the store's convention (25 or 0.25)."""
+    return percent if store.vat_unit == "percent" else Decimal(percent) / 100
+
+
 def populate(store):
     """Fill an empty store. Explicit ids keep the documented seed stable."""
     cid = store.add_company(
@@ -111,7 +119,9 @@ def populate(store):
     )
     for pid, name, unit, price, vat, account, kind in products:
         store.create_product(
-            cid, product_element(name, unit, price, vat, account, kind, f"P{pid}"), id=pid
+            cid,
+            product_element(name, unit, price, store_vat(store, vat), account, kind, f"P{pid}"),
+            id=pid,
         )
 
     cost_centre = store.add_dimension(
@@ -163,7 +173,9 @@ def populate(store):
     store.add_user(other, "Olle Other", "olle@example.se", id=4)
     store.add_token(OTHER_TOKEN, 4, other)
     store.create_product(
-        other, product_element("Tjänst", "h", 95000, 25, 3041, "Services", "P105"), id=105
+        other,
+        product_element("Tjänst", "h", 95000, store_vat(store, 25), 3041, "Services", "P105"),
+        id=105,
     )
     store.create_client(
         other,

@@ -66,6 +66,7 @@ class SandboxServer:
         port=0,
         check_responses=True,
         log_requests=False,
+        vat_unit="percent",
     ):
         if not _is_loopback(host):
             raise ValueError(f"the sandbox binds to loopback addresses only, not {host!r}")
@@ -76,7 +77,9 @@ class SandboxServer:
         self.company_id = _seed.COMPANY_ID
         self.other_token = _seed.OTHER_TOKEN
         self.other_company_id = _seed.OTHER_COMPANY_ID
-        self.state = Store(state_file=state_file, seeder=_seed.populate if seed else None)
+        self.state = Store(
+            state_file=state_file, seeder=_seed.populate if seed else None, vat_unit=vat_unit
+        )
         self.faults = FaultSet()
         self.requests = []
         self._stopping = threading.Event()
@@ -145,6 +148,7 @@ class SandboxServer:
         self.state.reset()
         self.faults.clear()
         self.requests.clear()
+        self.app.ignore_paging = False
 
     # ----------------------------------------------------------------- urls
     @property

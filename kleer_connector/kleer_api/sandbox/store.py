@@ -78,8 +78,16 @@ def round_half_up(value):
     return int(decimal.Decimal(value).quantize(decimal.Decimal(1), rounding=decimal.ROUND_HALF_UP))
 
 
-def row_amounts(row):
-    """(net, vat) of a client-invoice-row in öre: net = qty*price - discount; vat = net*vat%."""
+VAT_UNITS = ("percent", "fraction")
+
+
+def row_amounts(row, vat_unit="percent"):
+    """(net, vat) of a client-invoice-row in öre: net = qty*price - discount; vat = net*vat%.
+
+    ``vat_unit`` is the store's convention for ``vat`` and a discount ``percentage``: 25
+    (percent) or 0.25 (fraction). A value in the other form is taken literally, as a Kleer
+    that knows one convention would."""
+    scale = 100 if vat_unit == "percent" else 1
     quantity = decimal.Decimal(child_text(row, "quantity", "0") or "0")
     price = decimal.Decimal(child_text(row, "price", "0") or "0")
     gross = round_half_up(quantity * price)
@@ -90,9 +98,9 @@ def row_amounts(row):
         if kind.tag == "absolute":
             net = gross - int(kind.text)
         else:
-            net = gross - round_half_up(gross * decimal.Decimal(kind.text) / 100)
+            net = gross - round_half_up(gross * decimal.Decimal(kind.text) / scale)
     vat_pct = decimal.Decimal(child_text(row, "vat", "0") or "0")
-    return net, round_half_up(net * vat_pct / 100)
+    return net, round_half_up(net * vat_pct / scale)
 
 
 def parse_date(text, name):
@@ -121,7 +129,10 @@ class _Company:
 class Store:
     """Everything the sandbox holds. ``seeder(store)`` fills a fresh store (see seed.populate)."""
 
-    def __init__(self, state_file=None, seeder=None):
+    def __init__(self, state_file=None, seeder=None, vat_unit="percent"):
+        if vat_unit not in VAT_UNITS:
+            raise ValueError(f"vat_unit must be one of {', '.join(VAT_UNITS)}, not {vat_unit!r}")
+        self.vat_unit = vat_unit  # how VAT and discount percentages are written: 25 or 0.25
         self.lock = threading.RLock()
         self.state_file = os.fspath(state_file) if state_file else None
         self.seeder = seeder
@@ -505,7 +516,7 @@ class Store:
             if row_id not in old_row_ids:
                 row_id = self._next_id("row")
             set_child(row, "id", row_id, row_order)
-            net, row_vat = row_amounts(row)
+            net, row_vat = row_amounts(row, self.vat_unit)
             amount += net
             vat += row_vat
         set_child(invoice, "amount", amount, order)
@@ -775,6 +786,7 @@ class Store:
                 "format": _STATE_FORMAT,
                 "version": 1,
                 "counters": dict(self._counters),
+                "vat_unit": self.vat_unit,
                 "tokens": {t: list(owner) for t, owner in self._tokens.items()},
                 "companies": companies,
             }
@@ -784,6 +796,7 @@ class Store:
             raise ValueError("not a kleer sandbox state file (format/version)")
         with self.lock:
             self._wipe()
+            self.vat_unit = data.get("vat_unit", "percent")
             self._counters.update({k: int(v) for k, v in data["counters"].items()})
             self._tokens = {t: (int(u), int(c)) for t, (u, c) in data["tokens"].items()}
             for cid, raw in data["companies"].items():
