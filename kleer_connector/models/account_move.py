@@ -14,9 +14,9 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import html2plaintext
 
-from ..kleer_api import KleerError, ocr, rowplan
+from ..kleer_api import KleerAmountMismatch, KleerError, KleerUnsupported, ocr, rowplan
 from ..kleer_api import types as kt
-from ..kleer_api.money import to_decimal, to_ore
+from ..kleer_api.money import from_ore, to_decimal, to_ore
 from .kleer_job import CONCURRENCY_ERRORS, KleerMappingError
 from .tools import (
     NUMBER_WINDOW_DAYS,
@@ -33,6 +33,7 @@ MOVE_STATES = [
     ("queued", "Queued"),
     ("draft", "Sent as draft"),
     ("certified", "Certified"),
+    ("mismatch", "Draft: amounts differ"),
     ("failed", "Failed"),
     ("ignored", "Ignored"),
 ]
@@ -227,7 +228,9 @@ class AccountMove(models.Model):
         for move in self:
             vals = {}
             if state == "failed":
-                vals = {"kleer_state": "failed", "kleer_last_error": message}
+                # A draft whose amounts Kleer computes otherwise says so.
+                failed = "mismatch" if job.error_kind == "amount_mismatch" else "failed"
+                vals = {"kleer_state": failed, "kleer_last_error": message}
             elif state in ("queued", "ignored"):
                 vals = {"kleer_state": state}
             elif state in ("draft", "certified", "done"):
@@ -294,6 +297,8 @@ class AccountMove(models.Model):
         certify = company.kleer_invoice_mode == "certified"
         if not move.kleer_invoice_id and (job.check_remote or move.kleer_check_remote):
             found = client.find_invoices_by_foreign_id(move._kleer_foreign_id(), move.invoice_date)
+            # One a user deleted in Kleer is not this invoice's home.
+            found = [invoice for invoice in found if not invoice.disabled]
             if found:
                 move._kleer_store(found[0].id, found[0])
                 job._commit()
@@ -304,17 +309,27 @@ class AccountMove(models.Model):
             move._kleer_store(kleer_id)
             job._commit()
             created = True
+        not_certified = None
         if certify and not move.kleer_certified:
-            if not created:
-                # Certified in Kleer meanwhile, or a certify whose answer was lost.
-                move._kleer_store(move.kleer_invoice_id, client.invoice(move.kleer_invoice_id))
-                job._commit()
+            # Read back: certified meanwhile (or a certify whose answer was
+            # lost)? Else Kleer's own amounts are checked before certifying.
+            remote = client.invoice(move.kleer_invoice_id)
+            move._kleer_store(move.kleer_invoice_id, remote)
+            job._commit()
             if not move.kleer_certified:
-                client.certify_invoice(move.kleer_invoice_id)
-                move.kleer_certified = True
-                job._commit()
-                # The number is read in bulk, not with one more request per invoice.
-                self.env.ref("kleer_connector.cron_kleer_invoice_numbers").sudo()._trigger()
+                move._kleer_check_before_certify(remote, client)
+                try:
+                    client.certify_invoice(move.kleer_invoice_id)
+                except KleerUnsupported as exc:
+                    # No such call: one draft, one message, no retry loop.
+                    not_certified = _(
+                        "Not certified: %(e)s. Certify it in Kleer; it was stored as a draft "
+                        "(or choose another certify call in the Kleer settings).",
+                        e=exc,
+                    )
+                else:
+                    move._kleer_store_certified(client)
+                    job._commit()
         if move.kleer_certified:
             message = _(
                 "Certified in Kleer (Kleer id %(id)s); its Kleer invoice number follows shortly.",
@@ -334,8 +349,10 @@ class AccountMove(models.Model):
                 id=move.kleer_invoice_id,
             )
             state = "draft"
-        if not created and not job.check_remote and state == "draft":
+        if not created and not job.check_remote and state == "draft" and not not_certified:
             message = _("Already in Kleer (id %(id)s); nothing sent.", id=move.kleer_invoice_id)
+        if not_certified:
+            message = "\n".join([message, not_certified])
         if warnings:
             message = "\n".join([message, *warnings])
         return {"kleer_id": move.kleer_invoice_id, "state": state, "message": message}
@@ -478,6 +495,70 @@ class AccountMove(models.Model):
             }
         )
         return False
+
+    def _kleer_check_before_certify(self, remote, client):
+        """Certify only what Kleer holds as Odoo booked it: not deleted, and
+        Kleer's own amount and VAT equal to Odoo's, to the öre (credit notes
+        are negative in Kleer)."""
+        self.ensure_one()
+        if remote.disabled:
+            self._kleer_refuse(
+                _(
+                    "it was deleted in Kleer (Kleer id %(id)s) and is not certified.",
+                    id=remote.id,
+                )
+            )
+        sign = -1 if self.move_type == "out_refund" else 1
+        odoo = (sign * to_ore(self.amount_untaxed), sign * to_ore(self.amount_tax))
+        kleer = (remote.amount, remote.vat_amount)
+        if kleer == odoo:
+            return
+        currency = self.currency_id.name
+
+        def fmt(ore):
+            return "?" if ore is None else f"{from_ore(ore)} {currency}"
+
+        exchange = client.last_exchange
+        raise KleerAmountMismatch(
+            _(
+                "%(move)s: Kleer computes %(ka)s excl. VAT and %(kv)s VAT where Odoo booked "
+                "%(oa)s and %(ov)s. Not certified: it stays a draft in Kleer (Kleer id %(id)s). "
+                "Check the Kleer VAT unit in the settings, or correct the draft in Kleer, then "
+                "Reprocess.",
+                move=self.display_name,
+                ka=fmt(kleer[0]),
+                kv=fmt(kleer[1]),
+                oa=fmt(odoo[0]),
+                ov=fmt(odoo[1]),
+                id=remote.id,
+            ),
+            method=exchange.method if exchange else None,
+            url=exchange.url if exchange else None,
+            status=exchange.status if exchange else None,
+            response_body=exchange.response_body if exchange else None,
+        )
+
+    def _kleer_store_certified(self, client):
+        """After certify: Kleer must show the invoice certified and numbered."""
+        self.ensure_one()
+        after = client.invoice(self.kleer_invoice_id)
+        if not after.certified or not after.invoice_nr:
+            raise KleerUnsupported(
+                _(
+                    "Kleer accepted the certify call but shows invoice %(id)s %(what)s: the call "
+                    "may not be the one that certifies. Not retried: check it in Kleer (and the "
+                    "certify call in the Kleer settings), then Reprocess.",
+                    id=self.kleer_invoice_id,
+                    what=_("without an invoice number")
+                    if after.certified
+                    else _("still uncertified"),
+                ),
+                method=client.last_exchange.method,
+                url=client.last_exchange.url,
+                status=client.last_exchange.status,
+                response_body=client.last_exchange.response_body,
+            )
+        self._kleer_store(self.kleer_invoice_id, after)
 
     def _kleer_store(self, kleer_id, invoice=None):
         vals = {"kleer_invoice_id": kleer_id, "kleer_check_remote": False}
@@ -787,6 +868,13 @@ class AccountMove(models.Model):
             self._kleer_refuse(_("its amounts cannot be sent exactly: %(e)s", e=exc))
         if self.move_type == "out_refund":
             rowplan.negate(planned)
+        if not company._kleer_vat_unit():
+            # 10 could mean 10 % or 1,000 %: while Kleer's unit is unknown a
+            # discount goes in öre ("in cent" in the XSD), never a percentage.
+            for row in planned:
+                if row.discount_percentage is not None:
+                    row.discount_absolute = row.gross() - row.net()
+                    row.discount_percentage = None
         categories = self._kleer_category_entries(company)
         return [self._kleer_row(row, sources[row.key], company, run, categories) for row in planned]
 

@@ -26,6 +26,8 @@ ERROR_KINDS = [
     ("unknown_outcome", "Unknown outcome"),
     ("bad_response", "Unreadable answer"),
     ("mapping", "Missing mapping / data"),
+    ("unsupported", "Call not supported by Kleer"),
+    ("amount_mismatch", "Amounts differ in Kleer"),
     ("conflict", "Conflict"),
     ("internal", "Internal error"),
 ]

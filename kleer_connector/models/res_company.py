@@ -14,6 +14,24 @@ from ..kleer_api import (
 )
 from ..kleer_api.client import DEFAULT_TIMEOUT
 
+VAT_UNITS = [("percent", "Percent (25)"), ("fraction", "Fraction (0.25)")]
+# Kleer calls no public source confirms (kleer_api/client.py): the first of
+# each is the connector's original choice and the default.
+CERTIFY_CALLS = [
+    ("post_certify", "POST client/invoice/{id}/certify"),
+    ("put_certify", "PUT client/invoice/{id}/certify"),
+    ("post_approve", "POST client/invoice/{id}/approve"),
+]
+RATE_CALLS = [
+    ("query_kebab", "GET exchange-rate?from-currency=…&to-currency=…"),
+    ("query_camel", "GET exchange-rate?fromCurrency=…&toCurrency=…"),
+    ("path", "GET exchange-rate/{from}/{to}"),
+]
+WRITE_VERBS = [
+    ("put_create", "PUT creates, POST updates"),
+    ("post_create", "POST creates, PUT updates"),
+]
+
 _logger = logging.getLogger(__name__)
 
 # Settings that turn a sync's cron on: (company field, cron xml id).
@@ -78,6 +96,31 @@ class ResCompany(models.Model):
         help="Account number given to products the connector creates in Kleer "
         "when the product has no income account of its own.",
     )
+    # Kleer's VAT unit is not documented: read in both forms, written in
+    # this one. "auto" takes what Test connection found in Kleer's data.
+    kleer_vat_unit = fields.Selection(
+        [("auto", "Automatic (found by Test connection)"), *VAT_UNITS],
+        "Kleer VAT unit",
+        default="auto",
+        required=True,
+        help="How Kleer writes VAT and discount percentages. While it is not known, VAT is "
+        "written as a percent and discounts in öre (never as a percentage).",
+    )
+    kleer_vat_unit_detected = fields.Selection(
+        VAT_UNITS, "VAT unit found in Kleer", readonly=True, copy=False
+    )
+    kleer_certify_call = fields.Selection(
+        CERTIFY_CALLS, "Kleer certify call", default="post_certify", required=True
+    )
+    kleer_rate_call = fields.Selection(
+        RATE_CALLS, "Kleer exchange-rate call", default="query_kebab", required=True
+    )
+    kleer_write_verbs = fields.Selection(
+        WRITE_VERBS,
+        "Kleer product / dimension writes",
+        default="put_create",
+        required=True,
+    )
 
     @api.constrains("kleer_environment", "kleer_base_url")
     def _check_kleer_base_url(self):
@@ -112,12 +155,25 @@ class ResCompany(models.Model):
         self.ensure_one()
         company = self.sudo()
         kwargs.setdefault("timeout", self._kleer_timeout())
+        kwargs.setdefault("vat_unit", self._kleer_vat_unit() or "percent")
+        kwargs.setdefault("certify_call", company.kleer_certify_call)
+        kwargs.setdefault("rate_call", company.kleer_rate_call)
+        kwargs.setdefault("write_verbs", company.kleer_write_verbs)
         return KleerClient(
             company._kleer_base_url(),
             company.kleer_company_id,
             company.kleer_token,
             **kwargs,
         )
+
+    def _kleer_vat_unit(self):
+        """ "percent" or "fraction" when known (set, or found by Test
+        connection), else False: then VAT goes as a percent (the original
+        choice) and discounts only in öre."""
+        self.ensure_one()
+        if self.kleer_vat_unit != "auto":
+            return self.kleer_vat_unit
+        return self.kleer_vat_unit_detected or False
 
     def _kleer_timeout(self):
         """(connect, read) seconds; system parameter ``kleer_connector.timeout``
@@ -159,22 +215,101 @@ class ResCompany(models.Model):
                 if cron.sudo().active != wanted:
                     cron.sudo().active = wanted
 
-    def _kleer_test_connection(self, base_url, kleer_company_id, token):
-        """Call Kleer with the given settings; return (ok, message)."""
+    def _kleer_test_connection(self, base_url, kleer_company_id, token, **choices):
+        """Call Kleer with the given settings; return (ok, message). Then
+        probe, read-only, the calls no public source confirms (``choices``:
+        the client's ``rate_call``...) and say what each showed."""
         try:
-            client = KleerClient(base_url, kleer_company_id, token, timeout=(5, 15))
+            client = KleerClient(base_url, kleer_company_id, token, timeout=(5, 15), **choices)
             token_owner = client.me()
             info = client.company_info()
         except KleerError as exc:
             return False, self._kleer_explain(exc, token)
-        return True, _(
-            "Connected to Kleer company %(name)s (org. no. %(orgno)s, accounting "
-            "currency %(currency)s) as %(user)s.",
-            name=info.name,
-            orgno=info.orgno or "-",
-            currency=info.accounting_currency,
-            user=token_owner.name,
+        lines = [
+            _(
+                "Connected to Kleer company %(name)s (org. no. %(orgno)s, accounting "
+                "currency %(currency)s) as %(user)s.",
+                name=info.name,
+                orgno=info.orgno or "-",
+                currency=info.accounting_currency,
+                user=token_owner.name,
+            )
+        ]
+        lines += self._kleer_probe(client, info.accounting_currency, token)
+        client.close()
+        return True, "\n".join(lines)
+
+    def _kleer_probe(self, client, accounting_currency, token):
+        """Read-only probes: an exchange rate, the invoice list's paging, the
+        VAT unit of what Kleer holds (stored when the connection tested is
+        this company's own). One line each."""
+        self.ensure_one()
+        other = "SEK" if accounting_currency == "EUR" else "EUR"
+        lines = []
+        try:
+            rate = client.exchange_rate(other, accounting_currency)
+            lines.append(
+                _(
+                    "Exchange rate: 1 %(f)s = %(r)s %(t)s.",
+                    f=other,
+                    r=rate.rate,
+                    t=accounting_currency,
+                )
+            )
+        except KleerError as exc:
+            lines.append(
+                _(
+                    "Exchange rate: not read with the chosen call (%(e)s); the rate sync will "
+                    "fail until another call is chosen.",
+                    e=self._kleer_explain(exc, token),
+                )
+            )
+        try:
+            if client.probe_paging():
+                lines.append(_("Invoice list paging: Kleer echoes the offset asked."))
+            else:
+                lines.append(
+                    _(
+                        "Invoice list paging: Kleer ignores the offset; looking up invoices "
+                        "whose answer was lost will stop with an error instead of reading page "
+                        "1 again."
+                    )
+                )
+        except KleerError as exc:
+            lines.append(_("Invoice list paging: not read (%(e)s).", e=self._kleer_explain(exc)))
+        try:
+            unit, count = client.probe_vat_unit()
+        except KleerError as exc:
+            unit, count = None, 0
+            lines.append(_("VAT unit: not read (%(e)s).", e=self._kleer_explain(exc, token)))
+        else:
+            names = dict(VAT_UNITS)
+            if unit:
+                lines.append(
+                    _(
+                        "VAT unit: %(u)s, from %(n)s VAT figures of Kleer's products and invoices.",
+                        u=names[unit],
+                        n=count,
+                    )
+                )
+            else:
+                lines.append(
+                    _(
+                        "VAT unit: not found (%(n)s VAT figures, of both forms or none); choose it "
+                        "in the settings. Until then discounts go to Kleer in öre.",
+                        n=count,
+                    )
+                )
+        company = self.sudo()
+        own = (
+            client.base_url == company._kleer_base_url().rstrip("/")
+            and str(client.company_id) == (company.kleer_company_id or "").strip()
+            and token == company.kleer_token
         )
+        # Nothing (or both forms) found: unknown again, so discounts go in öre.
+        if own and (company.kleer_vat_unit_detected or False) != (unit or False):
+            company.kleer_vat_unit_detected = unit or False
+        return lines
 
     @api.model
     def _kleer_explain(self, exc, token=None):

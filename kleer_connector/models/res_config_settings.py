@@ -32,6 +32,11 @@ class ResConfigSettings(models.TransientModel):
     kleer_default_account_id = fields.Many2one(
         related="company_id.kleer_default_account_id", readonly=False
     )
+    kleer_vat_unit = fields.Selection(related="company_id.kleer_vat_unit", readonly=False)
+    kleer_vat_unit_detected = fields.Selection(related="company_id.kleer_vat_unit_detected")
+    kleer_certify_call = fields.Selection(related="company_id.kleer_certify_call", readonly=False)
+    kleer_rate_call = fields.Selection(related="company_id.kleer_rate_call", readonly=False)
+    kleer_write_verbs = fields.Selection(related="company_id.kleer_write_verbs", readonly=False)
     kleer_open_failures = fields.Integer(compute="_compute_kleer_open_failures")
 
     def _compute_kleer_open_failures(self):
@@ -53,7 +58,13 @@ class ResConfigSettings(models.TransientModel):
             {"kleer_environment": self.kleer_environment}
         )._kleer_base_url()
         ok, message = company._kleer_test_connection(
-            url, self.kleer_company_id, self.sudo().kleer_token
+            url,
+            self.kleer_company_id,
+            self.sudo().kleer_token,
+            vat_unit=self.kleer_vat_unit if self.kleer_vat_unit != "auto" else "percent",
+            certify_call=self.kleer_certify_call,
+            rate_call=self.kleer_rate_call,
+            write_verbs=self.kleer_write_verbs,
         )
         return {
             "type": "ir.actions.client",

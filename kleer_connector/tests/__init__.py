@@ -14,3 +14,4 @@ from . import test_retention
 from . import test_payments
 from . import test_payments_concurrency
 from . import test_queue_exactly_once
+from . import test_api_guesses

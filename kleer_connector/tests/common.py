@@ -19,10 +19,12 @@ class LoopbackRequests:
 
 
 class KleerCase(LoopbackRequests, TransactionCase):
+    sandbox_vat_unit = "percent"  # how the sandbox writes VAT: 25, or "fraction" 0.25
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.sandbox = SandboxServer(seed=True)
+        cls.sandbox = SandboxServer(seed=True, vat_unit=cls.sandbox_vat_unit)
         cls.sandbox.start()
         cls.addClassCleanup(cls.sandbox.stop)
         cls.registry.enter_test_mode(cls.cr)

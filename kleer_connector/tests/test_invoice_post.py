@@ -164,20 +164,22 @@ class TestInvoiceMapping(InvoiceCase):
         ]
         expected = []
         for move in moves:
-            expected += [
-                ("PUT", "/client/invoice"),
-                ("POST", f"/client/invoice/{move.kleer_invoice_id}/certify"),
-            ]
-        self.assertEqual(calls, expected, "two requests per certified invoice")
-        cron = self.env.ref("kleer_connector.cron_kleer_invoice_numbers")
-        self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]))
-        # The numbers arrive in bulk: one list read for the three invoices.
+            path = f"/client/invoice/{move.kleer_invoice_id}"
+            # Kleer's amounts checked before certifying, the number read after.
+            expected += [("PUT", "/client/invoice"), ("GET", path)]
+            expected += [("POST", f"{path}/certify"), ("GET", path)]
+        self.assertEqual(calls, expected, "four requests per certified invoice")
+        numbers = moves.mapped("kleer_invoice_nr")
+        # Invoices certified by an earlier version (number not read back)
+        # get theirs in bulk: one list read for the three invoices.
+        moves.kleer_invoice_nr = 0
         self.sandbox.requests.clear()
         self.env["account.move"]._cron_kleer_invoice_numbers()
         self.assertEqual(
             [(r.method, r.rel_path, r.query.get("filter")) for r in self.sandbox.requests],
             [("GET", "/client/invoice", "certified")],
         )
+        self.assertEqual(moves.mapped("kleer_invoice_nr"), numbers)
         for move in moves:
             kleer = self.stored(move)
             self.assertEqual(kleer["certified"], "true")

@@ -265,6 +265,8 @@ class SandboxApp:
             return error_response(
                 fault.status, fault.message or f"Sandbox fault: HTTP {fault.status}", headers
             )
+        if fault.kind == "ok":
+            return xml_response(el("ok", None, el("id", 0)))
         if fault.kind == "bare":
             return Response(b"", status=fault.status, content_type="text/plain")
         if fault.kind == "malformed":

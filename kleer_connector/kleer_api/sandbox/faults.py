@@ -11,6 +11,7 @@ KINDS = {
     "latency": {"seconds": 1.0},  # sleep, then answer normally
     "status": {"status": 500},  # answer this status with an <error>, without processing
     "bare": {"status": 404},  # answer this status with an empty body (no such call)
+    "ok": {},  # answer <ok> without processing (a call that does nothing)
     "drop": {},  # close the connection without answering, before processing
     "drop_after_store": {},  # process and store, then close without answering
     "timeout_after_store": {"seconds": 65.0},  # store, then sleep past a typical read timeout

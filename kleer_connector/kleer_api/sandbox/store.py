@@ -563,6 +563,13 @@ class Store:
                 return invoice
         return None
 
+    def disable_invoice(self, cid, id):
+        """What a user deleting an invoice in Kleer leaves: ``disabled`` true."""
+        with self.lock:
+            invoice = self._get(self._company(cid), "client-invoice", id)
+            set_child(invoice, "disabled", "true", _order("client-invoice"))
+            self._changed()
+
     def certify_invoice(self, cid, id, now=None):
         """Assign the next invoice number; returns it."""
         with self.lock:
