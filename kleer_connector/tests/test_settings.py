@@ -30,7 +30,9 @@ class TestSettings(KleerCase):
         self.assertIn("SEK", params["message"])
         self.assertIn("Anna Admin", params["message"])
         paths = [r.rel_path for r in self.sandbox.requests]
-        self.assertEqual(paths, ["/user/me", "/info"])
+        self.assertEqual(paths[:2], ["/user/me", "/info"])
+        # Then the read-only probes (test_api_guesses.TestApiChoices).
+        self.assertEqual({r.method for r in self.sandbox.requests}, {"GET"})
 
     def test_test_connection_uses_unsaved_form_values(self):
         self.company.kleer_token = "saved-but-wrong"
