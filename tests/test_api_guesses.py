@@ -3,6 +3,11 @@ both forms and written in a chosen one, reads that cannot mislead (files
 ignored, paging verified), a certify call that does not exist told apart
 from a refusal, and the unconfirmed calls as choices."""
 
+import os
+import pathlib
+import signal
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
 
@@ -220,3 +225,29 @@ def test_write_verb_choices(sb, choice, create, update):
     client.create_dimension_entry(1, types.DimensionEntry(name="Malmö", foreign_id="KS-MMO"))
     assert (sb.requests[-1].method, sb.requests[-1].rel_path) == (create, "/dimension/1/entry")
     assert client.product(pid).name == "Nyare"
+
+
+def test_sandbox_cli_fraction_convention(tmp_path):
+    """``--vat-unit fraction``: the seed's products carry 0.25, and the state
+    file remembers the convention."""
+    addon = pathlib.Path(__file__).resolve().parents[1] / "kleer_connector"
+    state = tmp_path / "state.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kleer_api.sandbox", "--port", "0", "--seed"]
+        + ["--vat-unit", "fraction", "--state-file", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(addon)),
+        text=True,
+    )
+    try:
+        base = proc.stdout.readline().split(": ", 1)[1].strip()
+        lines = [proc.stdout.readline() for _ in range(4)]
+        assert any("written as a fraction" in line for line in lines), lines
+        client = KleerClient(base, 1, "sandbox-token", timeout=(5, 5))
+        assert client.probe_vat_unit() == ("fraction", 4)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    assert proc.returncode == 0
+    assert '"vat_unit": "fraction"' in state.read_text()

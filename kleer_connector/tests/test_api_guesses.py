@@ -17,7 +17,7 @@ def rows_of(root):
     return root.findall("rows/row")
 
 
-def test_connection(company, sandbox, **choices):
+def run_test_connection(company, sandbox, **choices):
     return company._kleer_test_connection(
         sandbox.base_url, str(sandbox.company_id), sandbox.token, **choices
     )
@@ -35,7 +35,7 @@ class FractionKleer:
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        ok, message = test_connection(cls.company, cls.sandbox)
+        ok, message = run_test_connection(cls.company, cls.sandbox)
         if not ok or cls.company.kleer_vat_unit_detected != "fraction":
             raise AssertionError(f"the fraction convention was not found: {message}")
 
@@ -310,7 +310,7 @@ class TestApiChoices(InvoiceCase):
 
     def test_test_connection_reports_what_does_not_work(self):
         self.sandbox.app.ignore_paging = True
-        ok, message = test_connection(self.company, self.sandbox, rate_call="path")
+        ok, message = run_test_connection(self.company, self.sandbox, rate_call="path")
         self.assertTrue(ok)
         self.assertIn(
             ("GET", "/exchange-rate/EUR/SEK"),
@@ -322,7 +322,7 @@ class TestApiChoices(InvoiceCase):
             kt.Product(name="X", price=1, vat_percentage=12)
         )
         self.sandbox.faults.add("status", method="GET", path="^/exchange-rate$", status=404)
-        ok, message = test_connection(self.company, self.sandbox)
+        ok, message = run_test_connection(self.company, self.sandbox)
         self.assertIn("Exchange rate: not read with the chosen call", message)
         self.assertIn("VAT unit: not found (5 VAT figures", message)
         self.assertFalse(self.company.kleer_vat_unit_detected)
