@@ -93,7 +93,10 @@ class TestInvoiceNumberWindow(InvoiceCase):
         )
         self.process_queue()
         self.assertEqual((recent | old).mapped("kleer_certified"), [True, True])
-        self.assertEqual((recent | old).mapped("kleer_invoice_nr"), [0, 0])
+        # Numbers are read back at certification: these two stand for
+        # invoices certified by an earlier version, their numbers not read.
+        self.assertTrue(all((recent | old).mapped("kleer_invoice_nr")))
+        (recent | old).kleer_invoice_nr = 0
         # Certified long ago and its number never found (e.g. lost in Kleer).
         old.kleer_certified_date = fields.Datetime.now() - timedelta(days=200)
         Log = self.env["kleer.log"]
