@@ -475,7 +475,12 @@ class TestExactlyOnceInvoices(InvoiceRealCase):
                 [tuple(move_ids)],
             )
             rows = cr.fetchall()
-            self.assertEqual([(r[0], r[1] or 0) for r in rows], [(True, 0)] * count, rows)
+            self.assertTrue(all(r[0] and r[1] for r in rows), rows)
+            # Numbers are read back at certification: these stand for
+            # invoices certified by an earlier version, their numbers not read.
+            cr.execute(
+                "UPDATE account_move SET kleer_invoice_nr = 0 WHERE id IN %s", [tuple(move_ids)]
+            )
         return move_ids
 
     def run_numbers(self):
