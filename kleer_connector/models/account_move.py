@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import html2plaintext
 
 from ..kleer_api import KleerAmountMismatch, KleerError, KleerUnsupported, ocr, rowplan
@@ -51,6 +51,15 @@ NUMBER_LOCK_TIMEOUT = 5.0  # seconds one try waits for a row lock
 
 def _dec(value):
     return to_decimal(value or 0.0)
+
+
+KLEER_STEERING_FIELDS = (
+    "kleer_invoice_id",
+    "kleer_invoice_nr",
+    "kleer_certified",
+    "kleer_certified_date",
+    "kleer_check_remote",
+)
 
 
 class AccountMove(models.Model):
@@ -150,6 +159,13 @@ class AccountMove(models.Model):
         }
 
     def write(self, vals):
+        # What the queue does with an invoice (update, certify, adopt) follows
+        # these: only the connector's own code, as superuser, sets them.
+        steering = sorted(set(vals) & set(KLEER_STEERING_FIELDS))
+        if steering and not self.env.su:
+            raise AccessError(
+                _("Only the Kleer connector sets %(fields)s.", fields=", ".join(steering))
+            )
         if vals.get("kleer_certified") and "kleer_certified_date" not in vals:
             vals = dict(vals, kleer_certified_date=fields.Datetime.now())
         return super().write(vals)
@@ -219,6 +235,16 @@ class AccountMove(models.Model):
                         "%(move)s is being sent to Kleer, or an attempt may have reached Kleer: "
                         "wait until the queue has checked (its Kleer state shows the outcome), "
                         "then try again.",
+                        move=move.display_name,
+                    )
+                )
+            if move.kleer_check_remote and not move.kleer_invoice_id:
+                # No job waits (e.g. it was ignored), but the doubt stays.
+                raise UserError(
+                    _(
+                        "An attempt to send %(move)s may have reached Kleer and its answer was "
+                        "lost. Press Send to Kleer first: the queue looks for it in Kleer before "
+                        "anything else.",
                         move=move.display_name,
                     )
                 )

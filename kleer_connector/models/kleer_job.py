@@ -425,6 +425,10 @@ class KleerJob(models.Model):
                     if not row:
                         return None
                     if lock_cr is not None:
+                        # The lock lives as long as this transaction, idle while
+                        # Kleer is called: a server-wide idle timeout must not
+                        # end it (the job would look dead and run twice).
+                        lock_cr.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
                         lock_cr.execute(
                             "SELECT pg_try_advisory_xact_lock(%s, %s)", (LOCK_JOB, row[0])
                         )

@@ -49,6 +49,23 @@ class TestInvoiceResetToDraft(InvoiceCase):
             move.button_draft()
         self.assertEqual(move.state, "posted")
 
+    def test_ignored_after_a_lost_answer_is_refused_until_looked_up(self):
+        move = self.invoice()
+        self.sandbox.faults.add("drop_after_store", method="PUT", path=r"^/client/invoice$")
+        self.process_queue()
+        self.job_of(move).action_ignore()
+        self.assertTrue(move.kleer_check_remote)
+        with self.assertRaisesRegex(UserError, "may have reached Kleer.*Send to Kleer first"):
+            move.button_draft()
+        self.assertEqual(move.state, "posted")
+        move.action_kleer_send()
+        self.process_queue()
+        self.assertTrue(move.kleer_invoice_id, "adopted from Kleer")
+        self.assertFalse(move.kleer_check_remote)
+        self.assertEqual(len(self.invoice_puts()), 1)
+        with self.assertRaisesRegex(UserError, "already in Kleer as a draft"):
+            move.button_draft()
+
     def test_not_sent_yet_may_be_reset_and_is_sent_once_as_corrected(self):
         move = self.invoice()
         job = self.job_of(move)

@@ -210,6 +210,9 @@ class TestRpcAccess(LoopbackRequests, HttpCase):
             ("res.company", "write", self.company.ids, {"kleer_base_url": "https://x.example"}),
             ("res.company", "write", self.company.ids, {"kleer_environment": "custom"}),
             ("res.company", "read", self.company.ids, ["kleer_base_url"]),
+            ("account.move", "write", self.invoice.ids, {"kleer_invoice_id": 4711}),
+            ("account.move", "write", self.invoice.ids, {"kleer_certified": True}),
+            ("account.move", "write", self.invoice.ids, {"kleer_check_remote": False}),
         ]
 
     # -- the tests -----------------------------------------------------------
@@ -250,6 +253,22 @@ class TestRpcAccess(LoopbackRequests, HttpCase):
         ]:
             with self.subTest(model=model, method=method):
                 self.assertRefused(self.billing_other, model, method, *args)
+
+    def test_billing_user_cannot_steer_an_invoice_in_kleer(self):
+        """The ids the queue acts on (update, certify, adopt) are the
+        connector's: a billing user may edit the invoice, not point it at
+        another Kleer invoice."""
+        self.call(self.billing, "account.move", "write", self.invoice.ids, {"ref": "PO-1"})
+        for vals in (
+            {"kleer_invoice_id": 4711},
+            {"kleer_invoice_nr": 1},
+            {"kleer_certified": True},
+        ):
+            with self.subTest(vals=vals):
+                self.assertRefused(self.billing, "account.move", "write", self.invoice.ids, vals)
+        self.invoice.invalidate_recordset()
+        self.assertEqual(self.invoice.ref, "PO-1")
+        self.assertEqual((self.invoice.kleer_invoice_id, self.invoice.kleer_certified), (0, False))
 
     def test_billing_user_buttons_still_work(self):
         self.call(self.billing, "kleer.log", "action_reprocess", self.own_failed_log.ids)
