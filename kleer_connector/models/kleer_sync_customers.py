@@ -467,26 +467,13 @@ class KleerSync(models.AbstractModel):
 
     @api.model
     def _kleer_log_vat_refused(self, company, partner, client):
-        self.env["kleer.log"]._log_isolated(
-            {
-                "company_id": company.id,
-                "direction": "in",
-                "operation": "pull",
-                "res_model": "res.partner",
-                "res_id": partner.id,
-                "record_name": partner.display_name,
-                "kleer_id": client.id,
-                "level": "warning",
-                "state": "open",
-                "error_kind": "validation",
-                "message": self.env._(
-                    "Odoo's VAT check refuses the VAT number %(vat)s of this Kleer client; the "
-                    "customer was taken in with the number as Kleer has it. Check it, in Kleer "
-                    "or in Odoo.",
-                    vat=client.vat_nr,
-                ),
-            }
+        message = self.env._(
+            "Odoo's VAT check refuses the VAT number %(vat)s of this Kleer client; the "
+            "customer was taken in with the number as Kleer has it. Check it, in Kleer "
+            "or in Odoo.",
+            vat=client.vat_nr,
         )
+        self._kleer_log_client(company, partner, client, "open", "validation", message)
 
     @api.model
     def _kleer_log_conflict(self, company, partner, client, current, diff):
@@ -500,6 +487,16 @@ class KleerSync(models.AbstractModel):
             for key, value in diff.items()
             if key in CANON_KEYS
         ]
+        message = self.env._(
+            "Changed in both Odoo and Kleer since the last sync: Odoo's values win "
+            "and are sent to Kleer. Kleer's values were:\n%(lines)s",
+            lines="\n".join(lines),
+        )
+        self._kleer_log_client(company, partner, client, "done", "conflict", message)
+
+    @api.model
+    def _kleer_log_client(self, company, partner, client, state, error_kind, message):
+        """A warning about one pulled client, in the sync log."""
         self.env["kleer.log"]._log_isolated(
             {
                 "company_id": company.id,
@@ -510,13 +507,9 @@ class KleerSync(models.AbstractModel):
                 "record_name": partner.display_name,
                 "kleer_id": client.id,
                 "level": "warning",
-                "state": "done",
-                "error_kind": "conflict",
-                "message": self.env._(
-                    "Changed in both Odoo and Kleer since the last sync: Odoo's values win "
-                    "and are sent to Kleer. Kleer's values were:\n%(lines)s",
-                    lines="\n".join(lines),
-                ),
+                "state": state,
+                "error_kind": error_kind,
+                "message": message,
             }
         )
 

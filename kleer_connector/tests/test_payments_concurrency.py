@@ -5,7 +5,7 @@ twice."""
 import threading
 from unittest.mock import patch
 
-from odoo import SUPERUSER_ID, Command, api
+from odoo import SUPERUSER_ID, api
 from odoo.tests.common import tagged
 
 from ..models.kleer_job import KleerRun
@@ -26,15 +26,7 @@ class TestPaymentsConcurrency(RealCursorsCase):
         super().setUp()
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            sek = env.ref("base.SEK")
-            sek.active = True
-            company = self.company(env, country_id=env.ref("base.se").id, currency_id=sek.id)
-            env = env(context={"allowed_company_ids": [company.id]})
-            if not company.chart_template:
-                env["account.chart.template"].try_loading(
-                    "generic_coa", company, install_demo=False
-                )
-                company.currency_id = sek
+            company, env = self.accounting_company(env)
             bank = env["account.journal"].search(
                 [("type", "=", "bank"), ("company_id", "=", company.id)], limit=1
             )
@@ -64,27 +56,7 @@ class TestPaymentsConcurrency(RealCursorsCase):
             )
             customer.kleer_client_id = 201
             customer.with_company(company)._kleer_ensure_client(company, KleerRun())
-            moves = env["account.move"].create(
-                [
-                    {
-                        "move_type": "out_invoice",
-                        "partner_id": customer.id,
-                        "invoice_date": "2026-03-10",
-                        "invoice_line_ids": [
-                            Command.create(
-                                {
-                                    "product_id": product.id,
-                                    "quantity": 1,
-                                    "price_unit": 100 + i,
-                                    "tax_ids": [Command.set(tax.ids)],
-                                }
-                            )
-                        ],
-                    }
-                    for i in range(self.INVOICES)
-                ]
-            )
-            moves.action_post()
+            moves = self.post_invoices(env, customer, product, tax.ids, self.INVOICES)
             self.move_ids = moves.ids
             self.totals = dict(zip(moves.ids, moves.mapped("amount_total"), strict=True))
             self.env_for_threads = env

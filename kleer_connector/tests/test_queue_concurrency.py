@@ -50,6 +50,45 @@ class RealCursorsCase(LoopbackRequests, BaseCase):
         self.addCleanup(self._cleanup)
         return company
 
+    def accounting_company(self, env):
+        """The test's company with a chart of accounts, in SEK: returns it and
+        an environment restricted to it (what the workers derive from)."""
+        sek = env.ref("base.SEK")
+        sek.active = True
+        company = self.company(env, country_id=env.ref("base.se").id, currency_id=sek.id)
+        env = env(context={"allowed_company_ids": [company.id]})
+        if not company.chart_template:
+            env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
+            company.currency_id = sek
+        self.env_for_threads = env
+        return company, env
+
+    @staticmethod
+    def post_invoices(env, customer, product, tax_ids, count=1):
+        """``count`` confirmed invoices of one line each (100, 101, ... kr)."""
+        moves = env["account.move"].create(
+            [
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": customer.id,
+                    "invoice_date": "2026-03-10",
+                    "invoice_line_ids": [
+                        Command.create(
+                            {
+                                "product_id": product.id,
+                                "quantity": 1,
+                                "price_unit": 100 + i,
+                                "tax_ids": [Command.set(tax_ids)],
+                            }
+                        )
+                    ],
+                }
+                for i in range(count)
+            ]
+        )
+        moves.action_post()
+        return moves
+
     def _cleanup(self):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
@@ -149,15 +188,7 @@ class TestQueueConcurrencyInvoices(RealCursorsCase):
         super().setUp()
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            sek = env.ref("base.SEK")
-            sek.active = True
-            company = self.company(env, country_id=env.ref("base.se").id, currency_id=sek.id)
-            env = env(context={"allowed_company_ids": [company.id]})
-            if not company.chart_template:
-                env["account.chart.template"].try_loading(
-                    "generic_coa", company, install_demo=False
-                )
-                company.currency_id = sek
+            company, env = self.accounting_company(env)
             tax = env["account.tax"].create(
                 {"name": "Moms 25 % samtidig", "amount": 25, "company_id": company.id}
             )
@@ -176,27 +207,7 @@ class TestQueueConcurrencyInvoices(RealCursorsCase):
             customer.kleer_client_id = 201
             # Linked and in step with Kleer, as after a customer sync.
             customer.with_company(company)._kleer_ensure_client(company, KleerRun())
-            moves = env["account.move"].create(
-                [
-                    {
-                        "move_type": "out_invoice",
-                        "partner_id": customer.id,
-                        "invoice_date": "2026-03-10",
-                        "invoice_line_ids": [
-                            Command.create(
-                                {
-                                    "product_id": product.id,
-                                    "quantity": 1,
-                                    "price_unit": 100 + i,
-                                    "tax_ids": [Command.set(tax.ids)],
-                                }
-                            )
-                        ],
-                    }
-                    for i in range(self.INVOICES)
-                ]
-            )
-            moves.action_post()
+            moves = self.post_invoices(env, customer, product, tax.ids, self.INVOICES)
             jobs = env["kleer.job"].search(
                 [("res_model", "=", "account.move"), ("res_id", "in", moves.ids)]
             )

@@ -288,15 +288,7 @@ class InvoiceRealCase(RealCursorsCase):
         super().setUp()
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            sek = env.ref("base.SEK")
-            sek.active = True
-            company = self.company(env, country_id=env.ref("base.se").id, currency_id=sek.id)
-            env = env(context={"allowed_company_ids": [company.id]})
-            if not company.chart_template:
-                env["account.chart.template"].try_loading(
-                    "generic_coa", company, install_demo=False
-                )
-                company.currency_id = sek
+            company, env = self.accounting_company(env)
             Tax = env["account.tax"]
             tax_vals = {"name": "Moms 25 % exakt", "amount": 25, "company_id": company.id}
             self.tax_id = (
@@ -321,28 +313,7 @@ class InvoiceRealCase(RealCursorsCase):
         return customer, product
 
     def post(self, env, customer, product, count=1):
-        moves = env["account.move"].create(
-            [
-                {
-                    "move_type": "out_invoice",
-                    "partner_id": customer.id,
-                    "invoice_date": "2026-03-10",
-                    "invoice_line_ids": [
-                        Command.create(
-                            {
-                                "product_id": product.id,
-                                "quantity": 1,
-                                "price_unit": 100 + i,
-                                "tax_ids": [Command.set([self.tax_id])],
-                            }
-                        )
-                    ],
-                }
-                for i in range(count)
-            ]
-        )
-        moves.action_post()
-        return moves
+        return self.post_invoices(env, customer, product, [self.tax_id], count)
 
     def setup_invoices(self, count, linked=False):
         """``count`` invoices of one customer and one product, both new in
