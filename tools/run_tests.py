@@ -91,14 +91,19 @@ def run_pytest(label, cmd, junit, timeout=TEST_TIMEOUT, env=None):
     elapsed = time.monotonic() - started
     counts = Counts()
     try:
-        suites = ET.parse(junit).getroot().iter("testsuite")
+        cases = ET.parse(junit).getroot().iter("testcase")
     except (OSError, ET.ParseError):
-        suites = []  # pytest died before writing its report: exit code below
-    for suite in suites:
-        total = int(suite.get("tests", 0))
-        failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
-        skipped = int(suite.get("skipped", 0))
-        counts += Counts(total - failed - skipped, failed, skipped)
+        cases = []  # pytest died before writing its report: exit code below
+    # One count per test (a suite's "tests" attribute also counts subtests);
+    # a failed subtest or teardown marks its test failed.
+    for case in cases:
+        outcomes = {child.tag for child in case}
+        if outcomes & {"failure", "error"}:
+            counts.failed += 1
+        elif "skipped" in outcomes:
+            counts.skipped += 1
+        else:
+            counts.passed += 1
     if returncode and not counts.failed:
         print(f"pytest exited {returncode} without a test failure (usage or collection error?)")
         counts.failed += 1
