@@ -468,18 +468,21 @@ class KleerJob(models.Model):
                 continue
         for job_id, recoveries in rows:
             job = self.sudo().browse(job_id)
+            lang = job._kleer_reader_lang()
+            job = job.with_context(lang=lang)
             given_up = recoveries >= MAX_RECOVERIES
             if given_up:
-                message = _(
+                message = job.env._(
                     "The worker stopped %(n)s times while running this job; it waits for a "
                     "person. Kleer will be checked before it is sent again.",
                     n=recoveries,
                 )
                 with own_cursor(self.env) as target_env:
-                    job.with_env(target_env).last_error = message
-                    job.with_env(target_env)._set_target_state("failed", message)
+                    target_job = job.with_env(target_env).with_context(lang=lang)
+                    target_job.last_error = message
+                    target_job._set_target_state("failed", message)
             else:
-                message = _(
+                message = job.env._(
                     "The worker stopped while sending; Kleer will be checked "
                     "before this is sent again."
                 )
@@ -530,7 +533,8 @@ class KleerJob(models.Model):
         with own_cursor(self.env, user=SUPERUSER_ID, context={}) as env:
             cr = env.cr
             job = env["kleer.job"].browse(job_id)
-            job = job.with_company(job.company_id)
+            # Its messages (log, chatter) in the language of who reads them.
+            job = job.with_company(job.company_id).with_context(lang=job._kleer_reader_lang())
             try:
                 result = job._execute(run) or {}
             except Exception as exc:  # noqa: BLE001 - every failure is logged
@@ -557,7 +561,9 @@ class KleerJob(models.Model):
             raise KleerMappingError(
                 _("Kleer is not configured for %(company)s.", company=self.company_id.name)
             )
-        Model = self.env[self.res_model].with_company(self.company_id)
+        # The handler runs without the reader's language: what Kleer receives
+        # (unit, country and product names) must not depend on who reads.
+        Model = self.env[self.res_model].with_context(lang=None).with_company(self.company_id)
         target = Model.browse(self.res_id).exists() if self.res_id else Model
         if self.res_id and not target:
             raise KleerMappingError(_("The Odoo record no longer exists."))
@@ -689,6 +695,22 @@ class KleerJob(models.Model):
     def _last_exchange(self, run):
         client = run._clients.get(self.company_id.id)
         return client.last_exchange if client else None
+
+    def _kleer_reader_lang(self):
+        """The language of who reads this job's messages: the creator of its
+        record, else the company's. Jobs run with an empty context, which
+        would write every chatter note and log entry in English."""
+        self.ensure_one()
+        installed = {code for code, _name in self.env["res.lang"].get_installed()}
+        creator = self.env["res.users"]
+        if self.res_id and self.res_model in self.env:
+            record = self.env[self.res_model].browse(self.res_id).exists()
+            if "create_uid" in record._fields:
+                creator = record.sudo().create_uid
+        langs = [self.company_id.partner_id.lang]
+        if creator and not creator._is_superuser():
+            langs.insert(0, creator.lang)
+        return next((lang for lang in langs if lang in installed), "en_US")
 
     def _log_vals(
         self, level, state, message, error_kind=False, kleer_id=False, exchange=None, exc=None

@@ -1,5 +1,6 @@
 """Swedish: every term the addon defines is translated in sv.po, the shipped
-.pot is the current one, and Odoo loads the translations."""
+.pot is the current one, Odoo loads the translations, and queue messages are
+written in the language of who reads them."""
 
 import re
 
@@ -9,6 +10,8 @@ from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
 from odoo.tools.misc import file_path
 from odoo.tools.translate import TranslationModuleReader
+
+from .test_invoice_common import InvoiceCase
 
 MODULE = "kleer_connector"
 PLACEHOLDER = re.compile(r"%(?:\([a-z_]+\))?[srd%]")
@@ -67,3 +70,104 @@ class TestTranslationFiles(TransactionCase):
         self.assertIn("Skicka till Kleer", arch)
         self.assertEqual(sv.ref(f"{MODULE}.action_kleer_log_open").name, "Kleer-logg")
         self.assertEqual(sv.ref(f"{MODULE}.menu_kleer_log").name, "Synkroniseringslogg")
+
+
+@tagged("post_install", "-at_install")
+class TestMessagesInTheReadersLanguage(InvoiceCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"]._activate_lang("sv_SE")
+        # Odoo's own Swedish units, so a unit name sent in Swedish would show.
+        cls.env.ref("base.module_uom")._update_translations(["sv_SE"])
+        cls.admin_env = cls.env
+        cls.anna = cls.billing_user("Anna Fakturerare", "sv_SE")
+        cls.bob = cls.billing_user("Bob Biller", "en_US")
+
+    @classmethod
+    def billing_user(cls, name, lang):
+        return (
+            cls.env["res.users"]
+            .with_context(no_reset_password=True)
+            .create(
+                {
+                    "name": name,
+                    "login": name.split()[0].lower(),
+                    "lang": lang,
+                    "company_id": cls.company.id,
+                    "company_ids": [(6, 0, cls.company.ids)],
+                    "groups_id": [(6, 0, [cls.env.ref("account.group_account_invoice").id])],
+                }
+            )
+        )
+
+    def invoice_by(self, user):
+        """Created and confirmed by ``user`` through the form, in their language."""
+        self.env = self.admin_env(user=user, context=dict(self.admin_env.context, lang=user.lang))
+        try:
+            move = self.make_invoice(
+                [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+            )
+        finally:
+            self.env = self.admin_env
+        return move.with_env(self.env)
+
+    def chatter(self, move):
+        return move.message_ids.mapped("body")
+
+    def test_failure_reads_swedish_for_a_swedish_creator(self):
+        swedish = self.invoice_by(self.anna)
+        english = self.invoice_by(self.bob)
+        self.company.kleer_token = False
+        self.process_queue()
+        for move in swedish | english:
+            self.assertEqual(move.kleer_state, "failed")
+        self.assertIn(
+            "Kleer är inte konfigurerat för Kleer Faktura AB.", self.open_log(swedish).message
+        )
+        self.assertTrue(
+            any(
+                "Kleer: sändningen misslyckades: Kleer är inte konfigurerat" in b
+                for b in self.chatter(swedish)
+            ),
+            self.chatter(swedish),
+        )
+        self.assertIn(
+            "Kleer is not configured for Kleer Faktura AB.", self.open_log(english).message
+        )
+        self.assertTrue(
+            any(
+                "Kleer: sending failed: Kleer is not configured" in b for b in self.chatter(english)
+            ),
+            self.chatter(english),
+        )
+
+    def test_retry_and_success_entries_read_swedish(self):
+        move = self.invoice_by(self.anna)
+        self.sandbox.faults.add("status", method="PUT", path=r"^/client/invoice$", status=503)
+        self.process_queue()
+        job = self.job_of(move)
+        self.assertEqual((job.state, job.error_kind), ("pending", "transient"))
+        retry = job.log_ids.sorted("id")[-1]
+        self.assertIn("(nytt försök ", retry.message)
+        # What Kleer receives does not depend on the reader: units in English.
+        job.next_try = False
+        self.process_queue()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(self.last_invoice_xml().findtext(".//row/unit"), "Units")
+
+    def test_jobs_without_a_creator_read_in_the_company_language(self):
+        job = self.env["kleer.job"].create(
+            {
+                "company_id": self.company.id,
+                "operation": "pull",
+                "res_model": "product.product",
+                "res_id": 0,
+                "kleer_ref": 1,
+                "direction": "in",
+            }
+        )
+        self.company.partner_id.lang = "sv_SE"
+        self.assertEqual(job._kleer_reader_lang(), "sv_SE")
+        self.company.partner_id.lang = "en_US"
+        self.assertEqual(job._kleer_reader_lang(), "en_US")
