@@ -348,7 +348,7 @@ class AccountMove(models.Model):
                     client.certify_invoice(move.kleer_invoice_id)
                 except KleerUnsupported as exc:
                     # No such call: one draft, one message, no retry loop.
-                    not_certified = _(
+                    not_certified = job.env._(
                         "Not certified: %(e)s. Certify it in Kleer; it was stored as a draft "
                         "(or choose another certify call in the Kleer settings).",
                         e=exc,
@@ -357,26 +357,28 @@ class AccountMove(models.Model):
                     move._kleer_store_certified(client)
                     job._commit()
         if move.kleer_certified:
-            message = _(
+            message = job.env._(
                 "Certified in Kleer (Kleer id %(id)s); its Kleer invoice number follows shortly.",
                 id=move.kleer_invoice_id,
             )
             if move.kleer_invoice_nr:
-                message = _(
+                message = job.env._(
                     "Certified in Kleer as invoice number %(nr)s (Kleer id %(id)s).",
                     nr=move.kleer_invoice_nr,
                     id=move.kleer_invoice_id,
                 )
             state = "certified"
         else:
-            message = _(
+            message = job.env._(
                 "Sent to Kleer as a draft (Kleer id %(id)s): certify it in Kleer. Changes "
                 "made there later are not reflected back in Odoo.",
                 id=move.kleer_invoice_id,
             )
             state = "draft"
         if not created and not job.check_remote and state == "draft" and not not_certified:
-            message = _("Already in Kleer (id %(id)s); nothing sent.", id=move.kleer_invoice_id)
+            message = job.env._(
+                "Already in Kleer (id %(id)s); nothing sent.", id=move.kleer_invoice_id
+            )
         if not_certified:
             message = "\n".join([message, not_certified])
         if warnings:

@@ -393,9 +393,9 @@ class ResPartner(models.Model):
         kleer_id = self._kleer_ensure_client(company, run, job=job)
         return {
             "kleer_id": kleer_id,
-            "message": self.env._("Client %(id)s updated in Kleer.", id=kleer_id)
+            "message": job.env._("Client %(id)s updated in Kleer.", id=kleer_id)
             if had_id
-            else self.env._("Client %(id)s created in Kleer.", id=kleer_id),
+            else job.env._("Client %(id)s created in Kleer.", id=kleer_id),
         }
 
     def _kleer_on_job_state(self, job, state, message=None):

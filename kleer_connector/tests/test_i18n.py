@@ -142,7 +142,7 @@ class TestMessagesInTheReadersLanguage(InvoiceCase):
             self.chatter(english),
         )
 
-    def test_retry_and_success_entries_read_swedish(self):
+    def test_retry_and_success_read_swedish_what_kleer_gets_does_not_change(self):
         move = self.invoice_by(self.anna)
         self.sandbox.faults.add("status", method="PUT", path=r"^/client/invoice$", status=503)
         self.process_queue()
@@ -155,6 +155,9 @@ class TestMessagesInTheReadersLanguage(InvoiceCase):
         self.process_queue()
         self.assertEqual(job.state, "done")
         self.assertEqual(self.last_invoice_xml().findtext(".//row/unit"), "Units")
+        sent = f"Skickad till Kleer som utkast (Kleer-id {move.kleer_invoice_id}): attestera den"
+        self.assertIn(sent, job.log_ids.sorted("id")[-1].message)
+        self.assertTrue(any(sent in body for body in self.chatter(move)), self.chatter(move))
 
     def test_jobs_without_a_creator_read_in_the_company_language(self):
         job = self.env["kleer.job"].create(
