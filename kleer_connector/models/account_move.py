@@ -315,7 +315,8 @@ class AccountMove(models.Model):
 
     def _kleer_job_post(self, job, run):
         """Create the invoice in Kleer (once), certify it when the settings
-        say so. Every Kleer id is committed the moment Kleer gives it."""
+        say so. Every Kleer id is committed the moment Kleer gives it. The
+        messages use ``job``'s language, the reader's (see kleer.job)."""
         self.ensure_one()
         move = self
         company = job.company_id
