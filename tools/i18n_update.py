@@ -13,6 +13,7 @@ Usage: ``.venv/bin/python tools/i18n_update.py [--check]``.
 """
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,10 @@ def export_pot(target):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def undated(text):
+    return re.sub(r'^"(POT-Creation|PO-Revision)-Date: .*$', "", text, flags=re.M)
+
+
 def msgids(po):
     return {(entry.msgctxt, entry.msgid) for entry in po if not entry.obsolete}
 
@@ -84,8 +89,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     install_signal_handlers()
     I18N.mkdir(exist_ok=True)
-    old = msgids(polib.pofile(str(POT))) if POT.exists() else set()
+    old_text = POT.read_text() if POT.exists() else ""
+    old = msgids(polib.pofile(old_text)) if old_text else set()
     export_pot(POT)
+    if undated(POT.read_text()) == undated(old_text):
+        POT.write_text(old_text)  # only the export's dates changed: no diff
     pot = polib.pofile(str(POT))
     new = msgids(pot)
     print(
