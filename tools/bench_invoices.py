@@ -32,6 +32,11 @@ def parse(argv):
     p.add_argument("--sizes", default="10,100,1000")
     p.add_argument("--mode", choices=("draft", "certified"), default="draft")
     p.add_argument("--lines", type=int, default=3, help="lines per invoice")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="after each size, the statements of the send by origin (per invoice)",
+    )
     return p.parse_args(argv)
 
 
@@ -86,6 +91,9 @@ def main(argv=None):
             with registry.cursor() as cr:
                 env = api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [ids["company"]]})
                 before, started = sql_db.sql_counter, time.monotonic()
+                origins = Counter()
+                if args.profile:
+                    _profile(sql_db, origins)
                 done = env["kleer.job"]._process_jobs(limit=n)
                 seconds = time.monotonic() - started
                 send_sql = sql_db.sql_counter - before
@@ -107,8 +115,44 @@ def main(argv=None):
                 f"| {send_sql} | {send_sql / n:.1f} | {seconds:.1f} | {1000 * seconds / n:.1f} |",
                 flush=True,
             )
+            if args.profile:
+                _profile(sql_db, None)
+                for (where, what), count in origins.most_common():
+                    print(f"    {count / n:6.2f}  {where}  {what}")
     finally:
         sandbox.stop()
+
+
+def _profile(sql_db, origins):
+    """Count each statement by (the innermost connector and the innermost
+    Odoo frame that issued it, its first words); ``None`` stops."""
+    import traceback
+
+    cursor = sql_db.Cursor
+    if origins is None:
+        cursor.execute = cursor._bench_execute
+        return
+    cursor._bench_execute = original = cursor.execute
+
+    def execute(self, query, params=None, log_exceptions=True):
+        stack = traceback.extract_stack(limit=40)[:-1]
+        ours = [f for f in stack if "kleer_connector" in f.filename and "/tools/" not in f.filename]
+        odoo = [
+            f
+            for f in stack
+            if "/odoo/" in f.filename and "sql_db" not in f.filename and "kleer" not in f.filename
+        ]
+
+        def name(f):
+            return f"{Path(f.filename).stem}.{f.name}:{f.lineno}" if f else "-"
+
+        text = str(query.code if hasattr(query, "code") else query)
+        words = " ".join(text.split()[:4])[:60]
+        where = name(ours[-1] if ours else None) + " > " + name(odoo[-1] if odoo else None)
+        origins[(where, words)] += 1
+        return original(self, query, params, log_exceptions)
+
+    cursor.execute = execute
 
 
 def _kind(path):

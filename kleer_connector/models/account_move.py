@@ -60,6 +60,10 @@ KLEER_STEERING_FIELDS = (
     "kleer_certified_date",
     "kleer_check_remote",
 )
+# The connector's bookkeeping on an invoice: none of it touches the journal
+# items, so such a write skips account's line sync and balance check and
+# does not mark the invoice "manually modified".
+KLEER_BOOKKEEPING_FIELDS = frozenset(KLEER_STEERING_FIELDS) | {"kleer_state", "kleer_last_error"}
 
 
 class AccountMove(models.Model):
@@ -168,6 +172,13 @@ class AccountMove(models.Model):
             )
         if vals.get("kleer_certified") and "kleer_certified_date" not in vals:
             vals = dict(vals, kleer_certified_date=fields.Datetime.now())
+        if vals and set(vals) <= KLEER_BOOKKEEPING_FIELDS:
+            self = self.with_context(  # noqa: PLW0642 - only this write
+                check_move_validity=False,
+                skip_invoice_sync=True,
+                skip_account_move_synchronization=True,
+                skip_is_manually_modified=True,
+            )
         return super().write(vals)
 
     # -- reset to draft ---------------------------------------------------------
@@ -820,7 +831,9 @@ class AccountMove(models.Model):
 
     def _kleer_pdf(self, warnings):
         """The invoice PDF: the one Odoo issued when there is one, else
-        rendered now (tests render HTML, as Odoo does in test mode)."""
+        rendered now and stored as Odoo's "Send & Print" stores it (so a
+        re-send, a print or Odoo's own sending reuse it). Tests render HTML,
+        as Odoo does in test mode: that is sent, never stored."""
         if self.invoice_pdf_report_id:
             return kt.File(self.invoice_pdf_report_id.name, self.invoice_pdf_report_id.raw)
         Report = self.env["ir.actions.report"].sudo()
@@ -833,7 +846,22 @@ class AccountMove(models.Model):
         data = Report._get_splitted_report("account.account_invoices", content, report_type)[
             self.id
         ]
-        return kt.File(self._get_invoice_report_filename(extension=report_type), data)
+        name = self._get_invoice_report_filename(extension=report_type)
+        if report_type == "pdf":
+            # account.move.send._link_invoice_documents: the attachment of the
+            # binary field is the invoice's PDF (detached on reset to draft).
+            self.env["ir.attachment"].sudo().create(
+                {
+                    "name": name,
+                    "raw": data,
+                    "mimetype": "application/pdf",
+                    "res_model": self._name,
+                    "res_id": self.id,
+                    "res_field": "invoice_pdf_report_file",
+                }
+            )
+            self.invalidate_recordset(["invoice_pdf_report_id", "invoice_pdf_report_file"])
+        return kt.File(name, data)
 
     # -- rows ----------------------------------------------------------------
 
