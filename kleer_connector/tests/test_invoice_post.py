@@ -12,6 +12,7 @@ from odoo.tools import config
 from ..kleer_api import ocr
 from ..kleer_api.money import to_ore
 from ..kleer_api.sandbox.seed import product_element
+from ..models.kleer_job import KleerRun
 from .test_invoice_common import (
     DEFAULT_PRODUCT,
     KLEER_USER,
@@ -525,6 +526,41 @@ class TestInvoiceProductsAndFiles(InvoiceCase):
         self.assertTrue(data.startswith(b"%PDF-"), data[:20])
         self.assertGreater(len(data), 1000)
         self.assertEqual(move.kleer_state, "draft")
+
+    def test_pdf_rendered_once_and_stored(self):
+        """A PDF Odoo does not hold yet is rendered once and stored as Odoo's
+        own sending stores it; a later send reuses it without rendering."""
+        state = self.env["ir.actions.report"].get_wkhtmltopdf_state()
+        if state in ("install", "broken"):
+            self.skipTest(f"wkhtmltopdf is {state}: install Debian's wkhtmltopdf")
+        Report = type(self.env["ir.actions.report"])
+        render = Report._pre_render_qweb_pdf
+        renders = []
+
+        def counted(report, report_ref, *args, **kwargs):
+            renders.append(report_ref)
+            return render(report, report_ref, *args, **kwargs)
+
+        move = self.make_invoice(
+            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+        )
+        self.assertFalse(move.invoice_pdf_report_id)
+        with (
+            patch.dict(config.options, {"test_enable": False}),
+            patch.object(Report, "_pre_render_qweb_pdf", counted),
+        ):
+            self.process_queue()
+            self.assertEqual(renders, ["account.account_invoices"])
+            sent = bytes.fromhex(self.stored(move)["files"][0]["data"])
+            stored = move.invoice_pdf_report_id
+            self.assertTrue(stored, "the rendered PDF is the invoice's PDF now")
+            self.assertEqual(stored.raw, sent)
+            self.assertEqual(stored.mimetype, "application/pdf")
+            self.assertEqual(move.invoice_pdf_report_file, stored.datas)
+            # A re-send (the payload built again) takes the stored file.
+            payload = move._kleer_invoice_payload(self.company, KleerRun())
+        self.assertEqual(renders, ["account.account_invoices"], "not rendered again")
+        self.assertEqual([f.data for f in payload.files], [sent])
 
     def test_product_matched_by_internal_reference_creates_nothing(self):
         # Kleer's "Bok" has the article number (foreign-id) P102.
