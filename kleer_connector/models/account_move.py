@@ -67,7 +67,8 @@ KLEER_BOOKKEEPING_FIELDS = frozenset(KLEER_STEERING_FIELDS) | {"kleer_state", "k
 
 
 class AccountMove(models.Model):
-    _inherit = "account.move"
+    _name = "account.move"
+    _inherit = ["account.move", "kleer.history.mixin"]
 
     kleer_invoice_id = fields.Integer("Kleer invoice id", copy=False, readonly=True, index=True)
     kleer_invoice_nr = fields.Integer("Kleer invoice number", copy=False, readonly=True)

@@ -150,7 +150,8 @@ def term_days(term):
 
 
 class ResPartner(models.Model):
-    _inherit = "res.partner"
+    _name = "res.partner"
+    _inherit = ["res.partner", "kleer.history.mixin"]
 
     # Per company: a partner may be a different client in each company's Kleer.
     kleer_client_id = fields.Integer(

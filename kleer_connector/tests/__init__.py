@@ -16,3 +16,4 @@ from . import test_payments_concurrency
 from . import test_queue_exactly_once
 from . import test_api_guesses
 from . import test_i18n
+from . import test_ui

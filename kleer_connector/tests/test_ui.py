@@ -1,0 +1,104 @@
+"""What billing users see and reach: the Kleer menu, the smart buttons of
+the invoice and the partner, Ignore from the job and log views. Run as the
+users themselves (a billing user, a plain internal user), never as
+superuser."""
+
+from lxml import etree
+
+from odoo.exceptions import AccessError
+from odoo.tests import new_test_user, tagged
+
+from .test_invoice_common import InvoiceCase
+
+
+@tagged("post_install", "-at_install")
+class TestBillingUserWayIn(InvoiceCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        company_vals = {"company_id": cls.company.id, "company_ids": [(6, 0, cls.company.ids)]}
+        cls.billing = new_test_user(
+            cls.env,
+            "kleer_ui_billing",
+            groups="base.group_user,account.group_account_invoice",
+            **company_vals,
+        )
+        cls.plain = new_test_user(cls.env, "kleer_ui_plain", **company_vals)
+
+    def failed_invoice(self):
+        self.sandbox.faults.add(
+            "status",
+            method="PUT",
+            path="^/client/invoice$",
+            status=400,
+            message="Kunden är spärrad",
+        )
+        move = self.make_invoice([{"product_id": self.consulting, "taxes": [self.vat25]}])
+        self.process_queue()
+        self.assertEqual(move.kleer_state, "failed")
+        return move
+
+    def visible_menus(self, user):
+        return self.env["ir.ui.menu"].with_user(user)._visible_menu_ids(False)
+
+    def arch(self, user, model, view_type, view=None):
+        views = self.env[model].with_user(user).get_views([(view, view_type)])
+        return etree.fromstring(views["views"][view_type]["arch"])
+
+    def test_billing_user_sees_the_kleer_menu(self):
+        menus = [
+            self.env.ref(f"kleer_connector.menu_kleer_{name}").id for name in ("root", "log", "job")
+        ]
+        visible = self.visible_menus(self.billing)
+        self.assertTrue(set(menus) <= visible, "the Kleer menu is visible to billing users")
+        self.assertIn(self.env.ref("account.menu_finance").id, visible)
+        self.assertFalse(set(menus) & self.visible_menus(self.plain))
+        # What the menu opens, they may list.
+        for model in ("kleer.log", "kleer.job"):
+            self.env[model].with_user(self.billing).search_count([])
+
+    def test_invoice_smart_buttons_open_its_jobs_and_log(self):
+        move = self.failed_invoice()
+        other = self.make_invoice([{"product_id": self.consulting, "taxes": [self.vat25]}])
+        move = move.with_user(self.billing)
+        self.assertEqual((move.kleer_job_count, move.kleer_log_count), (1, 1))
+        self.assertEqual(other.with_user(self.billing).kleer_log_count, 0)
+        arch = self.arch(self.billing, "account.move", "form")
+        self.assertTrue(arch.xpath("//button[@name='action_kleer_open_jobs']"))
+        self.assertTrue(arch.xpath("//button[@name='action_kleer_open_logs']"))
+
+        action = move.action_kleer_open_logs()
+        logs = self.env["kleer.log"].with_user(self.billing).search(action["domain"])
+        self.assertEqual(logs, self.open_log(move))
+        action = move.action_kleer_open_jobs()
+        jobs = self.env["kleer.job"].with_user(self.billing).search(action["domain"])
+        self.assertEqual(jobs, self.job_of(move))
+
+        # Ignore, from the log's own form and list, as the billing user.
+        for view_type in ("form", "list"):
+            arch = self.arch(self.billing, "kleer.log", view_type)
+            self.assertTrue(arch.xpath("//button[@name='action_ignore']"), view_type)
+            arch = self.arch(self.billing, "kleer.job", view_type)
+            self.assertTrue(arch.xpath("//button[@name='action_ignore']"), view_type)
+        logs.action_ignore()
+        self.assertEqual((logs.state, jobs.state, move.kleer_state), ("ignored",) * 3)
+
+    def test_plain_user_gets_no_buttons_nor_counts(self):
+        move = self.failed_invoice()
+        arch = self.arch(self.plain, "res.partner", "form")
+        self.assertFalse(arch.xpath("//button[@name='action_kleer_open_jobs']"))
+        with self.assertRaises(AccessError):
+            self.customer.with_user(self.plain).action_kleer_open_logs()
+        with self.assertRaises(AccessError):
+            move.with_user(self.plain).action_kleer_open_logs()
+
+    def test_partner_smart_buttons(self):
+        self.customer.kleer_client_id = False  # pushed as a new client: a job
+        self.env["kleer.job"]._enqueue(self.customer, "push", company=self.company)
+        partner = self.customer.with_user(self.billing)
+        self.assertEqual(partner.kleer_job_count, 1)
+        arch = self.arch(self.billing, "res.partner", "form")
+        self.assertTrue(arch.xpath("//button[@name='action_kleer_open_jobs']"))
+        action = partner.action_kleer_open_jobs()
+        jobs = self.env["kleer.job"].with_user(self.billing).search(action["domain"])
+        self.assertEqual(jobs.res_id, self.customer.id)
