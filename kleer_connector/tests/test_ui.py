@@ -11,8 +11,9 @@ from odoo.tests import new_test_user, tagged
 from .test_invoice_common import InvoiceCase
 
 
-@tagged("post_install", "-at_install")
-class TestBillingUserWayIn(InvoiceCase):
+class BillingUserCase(InvoiceCase):
+    """A billing user and a plain internal user of the invoicing company."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -45,6 +46,9 @@ class TestBillingUserWayIn(InvoiceCase):
         views = self.env[model].with_user(user).get_views([(view, view_type)])
         return etree.fromstring(views["views"][view_type]["arch"])
 
+
+@tagged("post_install", "-at_install")
+class TestBillingUserWayIn(BillingUserCase):
     def test_billing_user_sees_the_kleer_menu(self):
         menus = [
             self.env.ref(f"kleer_connector.menu_kleer_{name}").id for name in ("root", "log", "job")
@@ -102,3 +106,29 @@ class TestBillingUserWayIn(InvoiceCase):
         action = partner.action_kleer_open_jobs()
         jobs = self.env["kleer.job"].with_user(self.billing).search(action["domain"])
         self.assertEqual(jobs.res_id, self.customer.id)
+
+
+@tagged("post_install", "-at_install")
+class TestKleerStateOnInvoice(BillingUserCase):
+    """Run as a billing user: where the Kleer state is, and the failed banner."""
+
+    def test_state_in_title_row_and_failed_banner(self):
+        arch = self.arch(self.billing, "account.move", "form")
+        badge = arch.xpath("//field[@name='kleer_state'][@widget='badge']")
+        self.assertEqual(len(badge), 1)
+        # In the title block, where the PAID / REVERSED ribbon (top right) does not reach.
+        self.assertTrue(badge[0].xpath("ancestor::div[contains(@class, 'oe_title')]"))
+        self.assertFalse(badge[0].xpath("ancestor::div[contains(@class, 'float-end')]"))
+        [banner] = arch.xpath("//div[@name='kleer_failed_banner']")
+        self.assertIn("alert", banner.get("class"))
+        self.assertTrue(banner.xpath(".//field[@name='kleer_last_error']"))
+        self.assertTrue(banner.xpath(".//button[@name='action_kleer_send']"))
+
+        # The banner's content and its button, for a failed invoice.
+        move = self.failed_invoice().with_user(self.billing)
+        self.assertIn("Kunden är spärrad", move.kleer_last_error)
+        move.action_kleer_send()
+        self.assertEqual(move.kleer_state, "queued")
+        self.process_queue()
+        self.assertEqual(move.kleer_state, "draft")
+        self.assertFalse(move.kleer_last_error)
