@@ -86,6 +86,12 @@ class AccountMove(models.Model):
         help="Kleer was asked to create this invoice and its answer is not known: it is "
         "looked up in Kleer before it is sent again, whichever job sends it.",
     )
+    # The to-do of the person who must act on a refusal: one per invoice,
+    # marked done when the invoice later reaches Kleer.
+    kleer_activity_id = fields.Many2one("mail.activity", copy=False, readonly=True)
+    kleer_retry_note = fields.Char(
+        compute="_compute_kleer_retry_note", groups="kleer_connector.group_kleer_user"
+    )
     # Odoo Community has no period on invoices: these are sent as Kleer
     # accrual periods when the company's accrual setting is on.
     kleer_period_start = fields.Date("Accrual period start", copy=False)
@@ -262,6 +268,53 @@ class AccountMove(models.Model):
                 )
         return jobs
 
+    def _compute_kleer_retry_note(self):
+        """ "Kleer answered …; next try 14:05" while a job waits to retry,
+        in the reader's time zone (computed per reader, not stored)."""
+        jobs = (
+            self.env["kleer.job"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "in", self.ids),
+                    ("state", "=", "pending"),
+                    ("next_try", "!=", False),
+                    ("last_error", "!=", False),
+                ]
+            )
+        )
+        by_move = {job.res_id: job for job in jobs}
+        for move in self:
+            job = by_move.get(move.id)
+            if not job:
+                move.kleer_retry_note = False
+                continue
+            when = fields.Datetime.context_timestamp(move, job.next_try)
+            today = fields.Datetime.context_timestamp(move, fields.Datetime.now()).date()
+            fmt = "%H:%M" if when.date() == today else "%Y-%m-%d %H:%M"
+            move.kleer_retry_note = self.env._(
+                "%(error)s; next try %(when)s", error=job.last_error, when=when.strftime(fmt)
+            )
+
+    def _kleer_schedule_activity(self, message):
+        """A to-do for the Kleer responsible (else the invoice's creator),
+        once per invoice: a later failure updates its note."""
+        for move in self:
+            activity = move.kleer_activity_id.exists().filtered("active")
+            if activity:
+                activity.note = message
+                continue
+            user = move.company_id.kleer_responsible_id or move.create_uid
+            if not user.active or user.share:
+                user = move.company_id.kleer_responsible_id or self.env.ref("base.user_admin")
+            move.kleer_activity_id = move.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=self.env._("Kleer did not take this invoice"),
+                note=message,
+                user_id=user.id,
+            )
+
     def _kleer_on_job_state(self, job, state, message=None):
         for move in self:
             vals = {}
@@ -278,6 +331,11 @@ class AccountMove(models.Model):
                 }
             if vals:
                 move.write(vals)
+            if state == "failed":
+                move._kleer_schedule_activity(message or job.last_error or "")
+            elif state in ("draft", "certified", "done") and move.kleer_activity_id.exists().active:
+                move.kleer_activity_id.action_feedback(feedback=self.env._("Sent to Kleer."))
+                move.kleer_activity_id = False
             if state == "failed" and message:
                 move.message_post(
                     body=_("Kleer: sending failed: %(msg)s", msg=message),

@@ -261,10 +261,10 @@ class KleerJob(models.Model):
         self.env["kleer.log"]._log_isolated(vals)
 
     @api.model
-    def _trigger_queue(self):
+    def _trigger_queue(self, at=None):
         cron = self.env.ref("kleer_connector.cron_process_queue", raise_if_not_found=False)
         if cron:
-            cron.sudo()._trigger()
+            cron.sudo()._trigger(at=at)
 
     @api.autovacuum
     def _gc_done_jobs(self):
@@ -650,6 +650,9 @@ class KleerJob(models.Model):
         self.write(vals)
         if not retry:
             self._set_target_state("failed", message)
+        else:
+            # The retry runs at its time, not at the cron's next tick.
+            self._trigger_queue(at=vals["next_try"])
         self._commit()
         exchange = self._last_exchange(run)
         self.env["kleer.log"]._log_isolated(

@@ -85,6 +85,13 @@ class ResCompany(models.Model):
     kleer_sync_rates = fields.Boolean("Sync exchange rates from Kleer")
     kleer_sync_users = fields.Boolean("Sync users from Kleer")
     kleer_sync_categories = fields.Boolean("Sync categories from Kleer")
+    kleer_responsible_id = fields.Many2one(
+        "res.users",
+        "Kleer responsible",
+        domain="[('share', '=', False)]",
+        help="Gets a to-do activity on each invoice Kleer refused (once per invoice); "
+        "when empty, the person who created the invoice.",
+    )
     kleer_default_product_id = fields.Many2one(
         "product.product",
         "Default Kleer product",

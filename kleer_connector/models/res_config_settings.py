@@ -26,6 +26,9 @@ class ResConfigSettings(models.TransientModel):
     kleer_sync_categories = fields.Boolean(
         related="company_id.kleer_sync_categories", readonly=False
     )
+    kleer_responsible_id = fields.Many2one(
+        related="company_id.kleer_responsible_id", readonly=False
+    )
     kleer_default_product_id = fields.Many2one(
         related="company_id.kleer_default_product_id", readonly=False
     )

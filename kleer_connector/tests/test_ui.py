@@ -3,6 +3,8 @@ the invoice and the partner, Ignore from the job and log views. Run as the
 users themselves (a billing user, a plain internal user), never as
 superuser."""
 
+from datetime import timedelta
+
 from lxml import etree
 
 from odoo.exceptions import AccessError
@@ -132,3 +134,95 @@ class TestKleerStateOnInvoice(BillingUserCase):
         self.process_queue()
         self.assertEqual(move.kleer_state, "draft")
         self.assertFalse(move.kleer_last_error)
+
+
+@tagged("post_install", "-at_install")
+class TestFailuresReachSomeone(BillingUserCase):
+    def billing_invoice(self):
+        """An invoice created and confirmed by the billing user."""
+        env = self.env
+        self.env = env(user=self.billing)
+        try:
+            move = self.make_invoice([{"product_id": self.consulting, "taxes": [self.vat25]}])
+        finally:
+            self.env = env
+        return move.with_env(env)
+
+    def refuse(self, times=1):
+        self.sandbox.faults.add(
+            "status",
+            method="PUT",
+            path="^/client/invoice$",
+            status=400,
+            message="Kunden är spärrad",
+            times=times,
+        )
+
+    def kleer_todos(self, move):
+        todo = self.env.ref("mail.mail_activity_data_todo")
+        return move.activity_ids.filtered(lambda a: a.activity_type_id == todo)
+
+    def test_one_activity_for_the_creator_done_on_success(self):
+        self.refuse(times=2)
+        move = self.billing_invoice()
+        self.process_queue()
+        self.assertEqual(move.kleer_state, "failed")
+        activity = self.kleer_todos(move)
+        self.assertEqual(len(activity), 1)
+        self.assertEqual(activity.user_id, self.billing)
+        self.assertIn("Kunden är spärrad", str(activity.note))
+        # Failing again: still the one activity.
+        move.with_user(self.billing).action_kleer_send()
+        self.process_queue()
+        self.assertEqual(move.kleer_state, "failed")
+        self.assertEqual(self.kleer_todos(move), activity)
+        # Kleer takes it: the activity is done.
+        move.with_user(self.billing).action_kleer_send()
+        self.process_queue()
+        self.assertEqual(move.kleer_state, "draft")
+        self.assertFalse(self.kleer_todos(move))
+        self.assertFalse(move.kleer_activity_id)
+        done = self.env["mail.message"].search(
+            [
+                ("model", "=", "account.move"),
+                ("res_id", "=", move.id),
+                ("mail_activity_type_id", "!=", False),
+            ]
+        )
+        self.assertTrue(done, "the done activity is in the chatter")
+
+    def test_activity_goes_to_the_kleer_responsible(self):
+        responsible = new_test_user(
+            self.env,
+            "kleer_ui_responsible",
+            groups="base.group_user,account.group_account_manager",
+            company_id=self.company.id,
+            company_ids=[(6, 0, self.company.ids)],
+        )
+        self.company.kleer_responsible_id = responsible
+        self.refuse()
+        move = self.billing_invoice()
+        self.process_queue()
+        self.assertEqual(self.kleer_todos(move).user_id, responsible)
+
+    def test_retry_is_announced_and_triggered_at_its_time(self):
+        self.sandbox.faults.add("status", method="PUT", path="^/client/invoice$", status=503)
+        move = self.billing_invoice()
+        self.process_queue()
+        job = self.job_of(move)
+        self.assertEqual((job.state, move.kleer_state), ("pending", "queued"))
+        self.assertTrue(job.next_try)
+        self.assertFalse(self.kleer_todos(move), "a retry is nobody's to-do yet")
+        cron = self.env.ref("kleer_connector.cron_process_queue")
+        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
+        self.assertIn(job.next_try, triggers.mapped("call_at"))
+        # Said on the invoice, in the reader's time zone.
+        self.billing.tz = "Asia/Tokyo"  # never the server's UTC by chance
+        note = move.with_user(self.billing).kleer_retry_note
+        local = job.next_try + timedelta(hours=9)
+        self.assertIn(job.last_error, note)
+        self.assertRegex(note, rf"next try (\d{{4}}-\d\d-\d\d )?{local:%H:%M}$")
+        arch = self.arch(self.billing, "account.move", "form")
+        self.assertTrue(
+            arch.xpath("//div[@name='kleer_retry_banner']//field[@name='kleer_retry_note']")
+        )
