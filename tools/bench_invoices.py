@@ -19,16 +19,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from bench_odoo import add_db_args, open_registry
 
 
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("-d", "--database", required=True)
-    p.add_argument("--db_host", default="127.0.0.1")
-    p.add_argument("--db_port", default="5432")
-    p.add_argument("--db_user", default="odoo")
-    p.add_argument("--addons-path", default=None)
+    add_db_args(p)
     p.add_argument("--sizes", default="10,100,1000")
     p.add_argument("--mode", choices=("draft", "certified"), default="draft")
     p.add_argument("--lines", type=int, default=3, help="lines per invoice")
@@ -45,24 +41,7 @@ def main(argv=None):
     import odoo
     from odoo import SUPERUSER_ID, api, sql_db
 
-    addons = args.addons_path or f"{Path(odoo.__file__).parent / 'addons'},{REPO}"
-    odoo.tools.config.parse_config(
-        [
-            "-d",
-            args.database,
-            "--db_host",
-            args.db_host,
-            "--db_port",
-            str(args.db_port),
-            "--db_user",
-            args.db_user,
-            "--addons-path",
-            addons,
-            "--log-level",
-            "warn",
-        ]
-    )
-    registry = odoo.modules.registry.Registry(args.database)
+    registry = open_registry(args)
     odoo.tools.config["test_enable"] = True  # HTML documents: no wkhtmltopdf here
     from odoo.addons.kleer_connector.kleer_api.sandbox import SandboxServer
 

@@ -17,19 +17,15 @@ import sys
 import time
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from bench_odoo import add_db_args, open_registry
+
 COMPANY = "Kleer Payment Bench AB"
 
 
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("-d", "--database", required=True)
-    p.add_argument("--db_host", default="127.0.0.1")
-    p.add_argument("--db_port", default="5432")
-    p.add_argument("--db_user", default="odoo")
-    p.add_argument("--addons-path", default=None)
+    add_db_args(p)
     p.add_argument("--size", type=int, default=1000)
     p.add_argument("--company", default=COMPANY, help="a new name for a fresh company")
     p.add_argument(
@@ -40,27 +36,9 @@ def parse(argv):
 
 def main(argv=None):
     args = parse(argv)
-    import odoo
     from odoo import SUPERUSER_ID, api, sql_db
 
-    addons = args.addons_path or f"{Path(odoo.__file__).parent / 'addons'},{REPO}"
-    odoo.tools.config.parse_config(
-        [
-            "-d",
-            args.database,
-            "--db_host",
-            args.db_host,
-            "--db_port",
-            str(args.db_port),
-            "--db_user",
-            args.db_user,
-            "--addons-path",
-            addons,
-            "--log-level",
-            "warn",
-        ]
-    )
-    registry = odoo.modules.registry.Registry(args.database)
+    registry = open_registry(args)
     from odoo.addons.kleer_connector.kleer_api.sandbox import SandboxServer
 
     sandbox = SandboxServer(seed=True)
