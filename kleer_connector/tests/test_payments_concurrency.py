@@ -43,19 +43,7 @@ class TestPaymentsConcurrency(RealCursorsCase):
             tax = Tax.search(
                 [("name", "=", "Moms 25 % betalning"), ("company_id", "=", company.id)]
             ) or Tax.create({"name": "Moms 25 % betalning", "amount": 25, "company_id": company.id})
-            product = env["product.product"].create(
-                {"name": "Konsulttimme betalning", "company_id": company.id}
-            )
-            product.kleer_product_id = 101
-            customer = env["res.partner"].create(
-                {
-                    "name": "Kund betalning",
-                    "country_id": env.ref("base.se").id,
-                    "company_id": company.id,
-                }
-            )
-            customer.kleer_client_id = 201
-            customer.with_company(company)._kleer_ensure_client(company, KleerRun())
+            customer, product = self.seeded_customer_and_product(env, company, "betalning")
             moves = self.post_invoices(env, customer, product, tax.ids, self.INVOICES)
             self.move_ids = moves.ids
             self.totals = dict(zip(moves.ids, moves.mapped("amount_total"), strict=True))

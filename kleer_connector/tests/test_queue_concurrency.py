@@ -64,6 +64,22 @@ class RealCursorsCase(LoopbackRequests, BaseCase):
         return company, env
 
     @staticmethod
+    def seeded_customer_and_product(env, company, label):
+        """A customer and a product of ``company`` linked to the sandbox's
+        seeded client 201 and product 101, in step with Kleer as after a
+        sync. Company-bound: committed data must not show up in other tests."""
+        product = env["product.product"].create(
+            {"name": f"Konsulttimme {label}", "company_id": company.id}
+        )
+        product.kleer_product_id = 101
+        customer = env["res.partner"].create(
+            {"name": f"Kund {label}", "country_id": env.ref("base.se").id, "company_id": company.id}
+        )
+        customer.kleer_client_id = 201
+        customer.with_company(company)._kleer_ensure_client(company, KleerRun())
+        return customer, product
+
+    @staticmethod
     def post_invoices(env, customer, product, tax_ids, count=1):
         """``count`` confirmed invoices of one line each (100, 101, ... kr)."""
         moves = env["account.move"].create(
@@ -192,21 +208,7 @@ class TestQueueConcurrencyInvoices(RealCursorsCase):
             tax = env["account.tax"].create(
                 {"name": "Moms 25 % samtidig", "amount": 25, "company_id": company.id}
             )
-            product = env["product.product"].create(
-                {"name": "Konsulttimme samtidig", "company_id": company.id}
-            )
-            product.kleer_product_id = 101
-            # Company-bound: committed data must not show up in other tests.
-            customer = env["res.partner"].create(
-                {
-                    "name": "Kund samtidig",
-                    "country_id": env.ref("base.se").id,
-                    "company_id": company.id,
-                }
-            )
-            customer.kleer_client_id = 201
-            # Linked and in step with Kleer, as after a customer sync.
-            customer.with_company(company)._kleer_ensure_client(company, KleerRun())
+            customer, product = self.seeded_customer_and_product(env, company, "samtidig")
             moves = self.post_invoices(env, customer, product, tax.ids, self.INVOICES)
             jobs = env["kleer.job"].search(
                 [("res_model", "=", "account.move"), ("res_id", "in", moves.ids)]
