@@ -1,6 +1,7 @@
 """KleerClient against the real sandbox over HTTP: endpoints, bodies, and each
 typed error proven by an injected fault."""
 
+import email.utils
 import time
 from datetime import date
 from decimal import Decimal
@@ -9,6 +10,7 @@ import pytest
 from lxml import etree
 
 from kleer_api import KleerClient, errors, redact, types, xmlcodec
+from kleer_api import client as client_module
 
 
 @pytest.fixture
@@ -358,3 +360,55 @@ def test_streamed_list_errors_are_typed(sb):
     c = KleerClient(sb.base_url, sb.company_id, "wrong")
     with pytest.raises(errors.KleerAuthError):
         c.users()
+
+
+# -- Retry-After: urllib3 reads it, the client caps it --------------------------
+
+
+def test_retry_after_http_date_form(client, sb):
+    # RFC 9110 allows an HTTP-date too; the wait is counted from now.
+    when = email.utils.formatdate(time.time() + 120, usegmt=True)
+    sb.faults.add("status", method="PUT", path="^/client$", status=429, retry_after=when)
+    with pytest.raises(errors.KleerRateLimited) as exc:
+        client.create_client(types.Client(name="A"))
+    assert 110 <= exc.value.retry_after <= 121
+
+
+def test_retry_after_date_in_the_past_is_zero(client, sb):
+    sb.faults.add(
+        "status",
+        method="PUT",
+        path="^/client$",
+        status=503,
+        retry_after="Wed, 21 Oct 2015 07:28:00 GMT",
+    )
+    with pytest.raises(errors.KleerTransientError) as exc:
+        client.create_client(types.Client(name="A"))
+    assert exc.value.retry_after == 0
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("120", 120),
+        (" 7 ", 7),
+        ("0", 0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("-5", None),
+        ("1.5", None),  # delay-seconds is 1*DIGIT
+        ("Mon, 32 Foo 2026 99:00:00 GMT", None),
+        ("99999999999", client_module.RETRY_AFTER_MAX),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", client_module.RETRY_AFTER_MAX),
+    ],
+)
+def test_retry_after_parsing(header, expected):
+    assert client_module._retry_after(header) == expected
+
+
+def test_retry_after_cap_reaches_the_error(client, sb):
+    sb.faults.add("status", method="PUT", path="^/client$", status=429, retry_after=10**9)
+    with pytest.raises(errors.KleerRateLimited) as exc:
+        client.create_client(types.Client(name="A"))
+    assert exc.value.retry_after == client_module.RETRY_AFTER_MAX == 86400

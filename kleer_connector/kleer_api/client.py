@@ -7,6 +7,7 @@ confidence tag, so that correcting a path is a one-line change here.
 
 import ipaddress
 import logging
+import math
 import tempfile
 import time
 from decimal import Decimal
@@ -15,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, InvalidHeader, NewConnectionError
 from urllib3.util.retry import Retry
 
 from . import xmlcodec as codec
@@ -44,6 +45,9 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 SPOOL_BYTES = 1024 * 1024  # long lists go to disk past this
 USER_AGENT = "odoo-kleer-connector/18.0"
 REDACTED = "***"
+# A Retry-After of years (or a broken header) must not park a job for ever
+# nor overflow the date of its next try: a day at most.
+RETRY_AFTER_MAX = 24 * 3600
 
 # Calls no public source confirms [?]: each is a choice the company can
 # change in its settings without code; the first of each is the default
@@ -649,12 +653,16 @@ def _never_sent(exc):
 
 
 def _retry_after(value):
+    """Seconds to wait from a Retry-After header, or None when absent or
+    unreadable. urllib3 reads both forms (delay-seconds, HTTP-date; a past
+    date is 0); the wait is rounded up and capped."""
     if not value:
         return None
     try:
-        return max(0, int(float(value)))
-    except ValueError:
+        seconds = Retry(0).parse_retry_after(value)
+    except InvalidHeader:
         return None
+    return min(math.ceil(seconds), RETRY_AFTER_MAX)
 
 
 def _short(raw, limit=300):
