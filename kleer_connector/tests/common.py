@@ -18,7 +18,21 @@ class LoopbackRequests:
         return super()._request_handler(s, r, **kw)
 
 
+def kleer_connection(sandbox):
+    """The company fields that connect a company to ``sandbox``."""
+    return {
+        "kleer_enabled": True,
+        "kleer_environment": "custom",
+        "kleer_base_url": sandbox.base_url,
+        "kleer_company_id": str(sandbox.company_id),
+        "kleer_token": sandbox.token,
+    }
+
+
 class KleerCase(LoopbackRequests, TransactionCase):
+    """The sandbox, and ``cls.company`` connected to it. A test class of
+    invoices derives from ``InvoiceCase`` (test_invoice_common) instead."""
+
     sandbox_vat_unit = "percent"  # how the sandbox writes VAT: 25, or "fraction" 0.25
 
     @classmethod
@@ -35,17 +49,16 @@ class KleerCase(LoopbackRequests, TransactionCase):
 
     @classmethod
     def configure_kleer(cls, company, **extra):
-        company.write(
-            dict(
-                {
-                    "kleer_enabled": True,
-                    "kleer_environment": "custom",
-                    "kleer_base_url": cls.sandbox.base_url,
-                    "kleer_company_id": str(cls.sandbox.company_id),
-                    "kleer_token": cls.sandbox.token,
-                },
-                **extra,
-            )
+        company.write(dict(kleer_connection(cls.sandbox), **extra))
+
+    @classmethod
+    def create_company(cls, name, **vals):
+        """Another company, not connected to Kleer. ``chart_template_load``
+        keeps Odoo from installing a localisation for its country."""
+        return (
+            cls.env["res.company"]
+            .with_context(chart_template_load=True)
+            .create(dict(vals, name=name))
         )
 
     def setUp(self):

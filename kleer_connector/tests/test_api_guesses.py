@@ -221,18 +221,8 @@ class TestLookupAfterUnknownOutcome(InvoiceCase):
         ]
 
     def lose_answer(self):
-        move = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
-        self.sandbox.faults.add(
-            "drop_after_store", method="PUT", path=r"^/client/invoice$", times=1
-        )
-        self.process_queue()
-        job = self.job_of(move)
-        self.assertTrue(job.check_remote)
-        self.assertFalse(move.kleer_invoice_id)
-        job.next_try = False
-        return move, job
+        move = self.consulting_invoice()
+        return move, self.lose_invoice_answer(move)
 
     def test_deleted_kleer_invoice_is_not_adopted(self):
         move, _job = self.lose_answer()

@@ -17,31 +17,31 @@ KLEER_USER = 2  # "Bertil Sälj"
 
 
 class InvoiceCase(KleerCase):
+    """A new test class of invoices needs no more than::
+
+        class TestSomething(InvoiceCase):
+            def test_it(self):
+                move = self.consulting_invoice()  # confirmed, queued
+
+    ``cls.company`` (SEK, connected to the sandbox, draft invoices),
+    ``cls.customer`` and ``cls.consulting`` (linked to the sandbox's seeded
+    client and product), taxes (``cls.vat25`` ...) and more products."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         env = cls.env
         sek = env.ref("base.SEK")
         sek.active = True
-        company = (
-            env["res.company"]
-            .with_context(chart_template_load=True)
-            .create(
-                {
-                    "name": "Kleer Faktura AB",
-                    "country_id": env.ref("base.se").id,
-                    "currency_id": sek.id,
-                }
-            )
-        )
-        env.user.company_ids |= company
         env.user.groups_id |= (
             env.ref("account.group_cash_rounding")
             | env.ref("uom.group_uom")
             | env.ref("base.group_multi_currency")
         )
+        company = cls.create_invoicing_company(
+            "Kleer Faktura AB", country_id=env.ref("base.se").id, currency_id=sek.id
+        )
         cls.env = env = env(context=dict(env.context, allowed_company_ids=[company.id]))
-        env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
         company.currency_id = sek  # the generic chart brings USD; Kleer books in SEK
         cls.company = company
         # Odoo's own reference model; with l10n_se installed, Swedish journals
@@ -50,7 +50,6 @@ class InvoiceCase(KleerCase):
             [("type", "=", "sale"), ("company_id", "=", company.id)], limit=1
         )
         cls.sale_journal.invoice_reference_model = "odoo"
-        cls.configure_kleer(company, kleer_invoice_mode="draft")
 
         def tax(name, amount, **kw):
             return env["account.tax"].create(
@@ -104,7 +103,40 @@ class InvoiceCase(KleerCase):
                 }
             )
 
+    @classmethod
+    def create_invoicing_company(cls, name, **vals):
+        """A company of the current user with Odoo's generic chart, connected
+        to the sandbox for draft invoices."""
+        company = cls.create_company(name, **vals)
+        cls.env.user.company_ids |= company
+        cls.env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
+        cls.configure_kleer(company, kleer_invoice_mode="draft")
+        return company
+
+    def eur_at_11_425(self):
+        """EUR, active, at 11.425 SEK from 2026-03-01 (on ``self.company``)."""
+        eur = self.env.ref("base.EUR")
+        eur.active = True
+        self.env["res.currency.rate"].create(
+            {
+                "currency_id": eur.id,
+                "name": "2026-03-01",
+                "company_id": self.company.id,
+                "inverse_company_rate": 11.425,
+            }
+        )
+        return eur
+
     # -- building invoices the way a user does -------------------------------
+
+    def consulting_invoice(self, quantity=1, post=True, **header):
+        """An invoice of one consulting line at 25 % VAT, confirmed unless
+        ``post`` is false."""
+        return self.make_invoice(
+            [{"product_id": self.consulting, "quantity": quantity, "taxes": self.vat25}],
+            post=post,
+            **header,
+        )
 
     def make_invoice(self, lines, move_type="out_invoice", partner=None, post=True, **header):
         form = Form(self.env["account.move"].with_context(default_move_type=move_type))
@@ -129,6 +161,32 @@ class InvoiceCase(KleerCase):
         if post:
             move.action_post()
         return move
+
+    # -- Kleer's faults ---------------------------------------------------------
+
+    def refuse_invoices(self, message="Kunden är spärrad", times=1):
+        """Kleer refuses the next ``times`` invoices (400, ``message``)."""
+        self.sandbox.faults.add(
+            "status",
+            method="PUT",
+            path="^/client/invoice$",
+            status=400,
+            message=message,
+            times=times,
+        )
+
+    def lose_invoice_answer(self, move):
+        """Kleer stores ``move`` but its answer is lost: the job waits to
+        look for it in Kleer, due now. Returns the job."""
+        self.sandbox.faults.add(
+            "drop_after_store", method="PUT", path=r"^/client/invoice$", times=1
+        )
+        self.process_queue()
+        job = self.job_of(move)
+        self.assertTrue(job.check_remote)
+        self.assertFalse(move.kleer_invoice_id)
+        job.next_try = False
+        return job
 
     # -- what Kleer received -------------------------------------------------
 

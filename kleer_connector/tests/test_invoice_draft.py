@@ -11,14 +11,9 @@ from .test_invoice_common import InvoiceCase
 
 @tagged("post_install", "-at_install")
 class TestInvoiceResetToDraft(InvoiceCase):
-    def invoice(self, **kw):
-        return self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}], **kw
-        )
-
     def test_certified_in_kleer_points_to_a_credit_note(self):
         self.company.kleer_invoice_mode = "certified"
-        move = self.invoice()
+        move = self.consulting_invoice()
         self.process_queue()
         self.assertEqual(move.kleer_state, "certified")
         for action in (move.button_draft, move.button_cancel):
@@ -27,7 +22,7 @@ class TestInvoiceResetToDraft(InvoiceCase):
         self.assertEqual((move.state, move.kleer_state), ("posted", "certified"))
 
     def test_draft_in_kleer_is_refused_clearly(self):
-        move = self.invoice()
+        move = self.consulting_invoice()
         self.process_queue()
         self.assertEqual(move.kleer_state, "draft")
         with self.assertRaisesRegex(UserError, r"already in Kleer as a draft \(Kleer id \d+\)"):
@@ -36,7 +31,7 @@ class TestInvoiceResetToDraft(InvoiceCase):
         self.assertEqual(len(self.invoice_puts()), 1)
 
     def test_attempt_that_may_have_reached_kleer_is_refused(self):
-        move = self.invoice()
+        move = self.consulting_invoice()
         self.sandbox.faults.add("drop_after_store", method="PUT", path=r"^/client/invoice$")
         self.process_queue()
         self.assertTrue(self.job_of(move).check_remote)
@@ -50,7 +45,7 @@ class TestInvoiceResetToDraft(InvoiceCase):
         self.assertEqual(move.state, "posted")
 
     def test_ignored_after_a_lost_answer_is_refused_until_looked_up(self):
-        move = self.invoice()
+        move = self.consulting_invoice()
         self.sandbox.faults.add("drop_after_store", method="PUT", path=r"^/client/invoice$")
         self.process_queue()
         self.job_of(move).action_ignore()
@@ -67,7 +62,7 @@ class TestInvoiceResetToDraft(InvoiceCase):
             move.button_draft()
 
     def test_not_sent_yet_may_be_reset_and_is_sent_once_as_corrected(self):
-        move = self.invoice()
+        move = self.consulting_invoice()
         job = self.job_of(move)
         self.assertEqual((job.state, move.kleer_state), ("pending", "queued"))
         move.button_draft()
@@ -86,7 +81,7 @@ class TestInvoiceResetToDraft(InvoiceCase):
     def test_refused_by_the_mapping_may_be_reset_fixed_and_sent(self):
         partner = self.env["res.partner"].create({"name": "Landlös AB", "is_company": True})
         partner.kleer_client_id = 202
-        move = self.invoice(partner=partner)
+        move = self.consulting_invoice(partner=partner)
         self.process_queue()
         self.assertEqual(move.kleer_state, "failed")
         log = self.open_log(move)

@@ -29,9 +29,7 @@ def rows_of(root):
 @tagged("post_install", "-at_install")
 class TestInvoiceMapping(InvoiceCase):
     def test_confirm_queues_and_never_calls_kleer(self):
-        move = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
+        move = self.consulting_invoice()
         self.assertEqual(move.kleer_state, "queued")
         self.assertEqual(self.job_of(move).state, "pending")
         self.assertFalse(self.sandbox.requests, "confirming must not call Kleer")
@@ -155,9 +153,7 @@ class TestInvoiceMapping(InvoiceCase):
         self.company.kleer_invoice_mode = "certified"
         moves = self.env["account.move"]
         for qty in (1, 2, 3):
-            moves |= self.make_invoice(
-                [{"product_id": self.consulting, "quantity": qty, "taxes": self.vat25}]
-            )
+            moves |= self.consulting_invoice(quantity=qty)
         self.process_queue()
         self.assertEqual(set(moves.mapped("kleer_state")), {"certified"})
         self.assertTrue(all(moves.mapped("kleer_certified")))
@@ -213,9 +209,7 @@ class TestInvoiceMapping(InvoiceCase):
         self.assertEqual(root.findtext("delivery-type"), "Email")
 
     def test_queued_twice_is_sent_once(self):
-        move = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
+        move = self.consulting_invoice()
         self.process_queue()
         move.action_kleer_send()  # e.g. a user pressing the button again
         self.process_queue()
@@ -224,12 +218,8 @@ class TestInvoiceMapping(InvoiceCase):
 
     def test_send_button_for_invoices_confirmed_before_the_connection(self):
         self.company.kleer_enabled = False
-        moves = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
-        moves |= self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 2, "taxes": self.vat25}]
-        )
+        moves = self.consulting_invoice()
+        moves |= self.consulting_invoice(quantity=2)
         self.assertFalse(self.job_of(moves[0]))
         self.configure_kleer(self.company)
         moves.action_kleer_send()  # the list's bulk action calls the same method
@@ -241,17 +231,8 @@ class TestInvoiceMapping(InvoiceCase):
         self.assertEqual(action.binding_model_id.model, "account.move")
 
     def test_lost_answer_is_adopted_not_duplicated(self):
-        move = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
-        self.sandbox.faults.add(
-            "drop_after_store", method="PUT", path=r"^/client/invoice$", times=1
-        )
-        self.process_queue()
-        job = self.job_of(move)
-        self.assertTrue(job.check_remote)
-        self.assertFalse(move.kleer_invoice_id)
-        job.next_try = False
+        move = self.consulting_invoice()
+        self.lose_invoice_answer(move)
         self.process_queue()
         self.assertEqual(len(self.invoice_puts()), 1, "not sent again")
         stored = self.sandbox.state.invoices(self.sandbox.company_id)
@@ -380,16 +361,7 @@ class TestInvoiceTotals(InvoiceCase):
         )
 
     def test_foreign_currency_sends_odoo_rate_as_sek_per_unit(self):
-        eur = self.env.ref("base.EUR")
-        eur.active = True
-        self.env["res.currency.rate"].create(
-            {
-                "currency_id": eur.id,
-                "name": "2026-03-01",
-                "company_id": self.company.id,
-                "inverse_company_rate": 11.425,
-            }
-        )
+        eur = self.eur_at_11_425()
         move = self.make_invoice(
             [
                 {
@@ -446,9 +418,7 @@ class TestInvoiceCreditNotes(InvoiceCase):
         self.assertIn(str(refund.kleer_invoice_id), str(debit.get("credit-invoices")))
 
     def test_credit_note_refused_while_the_invoice_is_a_kleer_draft(self):
-        invoice = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
+        invoice = self.consulting_invoice()
         self.process_queue()
         refund = self.reverse(invoice)
         self.process_queue()
@@ -472,9 +442,7 @@ class TestInvoiceCreditNotes(InvoiceCase):
 
     def test_credit_note_refused_when_the_invoice_is_not_in_kleer(self):
         self.company.kleer_enabled = False
-        invoice = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
+        invoice = self.consulting_invoice()
         self.configure_kleer(self.company)
         refund = self.reverse(invoice)
         self.process_queue()
@@ -515,9 +483,7 @@ class TestInvoiceProductsAndFiles(InvoiceCase):
         state = self.env["ir.actions.report"].get_wkhtmltopdf_state()
         if state in ("install", "broken"):
             self.skipTest(f"wkhtmltopdf is {state}: install Debian's wkhtmltopdf")
-        move = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
+        move = self.consulting_invoice()
         with patch.dict(config.options, {"test_enable": False}):
             self.process_queue()
         files = self.stored(move)["files"]
@@ -541,9 +507,7 @@ class TestInvoiceProductsAndFiles(InvoiceCase):
             renders.append(report_ref)
             return render(report, report_ref, *args, **kwargs)
 
-        move = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
+        move = self.consulting_invoice()
         self.assertFalse(move.invoice_pdf_report_id)
         with (
             patch.dict(config.options, {"test_enable": False}),
@@ -622,9 +586,7 @@ class TestInvoiceProductsAndFiles(InvoiceCase):
         self.assertEqual(move.invoice_line_ids.name, "[FURN_0269] Office Chair Black")
 
     def test_attachments_arrive(self):
-        move = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}], post=False
-        )
+        move = self.consulting_invoice(post=False)
         attachment = self.env["ir.attachment"].create(
             {
                 "name": "tidrapport.csv",
@@ -699,9 +661,7 @@ class TestInvoiceAccrualAndOcr(InvoiceCase):
     def test_swedish_invoices_carry_a_valid_ocr(self):
         moves = self.env["account.move"]
         for _i in range(3):
-            moves |= self.make_invoice(
-                [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-            )
+            moves |= self.consulting_invoice()
         for move in moves:
             self.assertTrue(
                 ocr.is_valid(move.payment_reference, length_digit=True), move.payment_reference
@@ -714,9 +674,7 @@ class TestInvoiceAccrualAndOcr(InvoiceCase):
             [("type", "=", "sale"), ("company_id", "=", self.company.id)], limit=1
         )
         journal.invoice_reference_type = "partner"
-        move = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
+        move = self.consulting_invoice()
         self.assertEqual(move.payment_reference, "471169")
         self.assertTrue(ocr.is_valid(move.payment_reference, length_digit=True))
 
@@ -725,9 +683,7 @@ class TestInvoiceAccrualAndOcr(InvoiceCase):
         if "se_ocr2" not in dict(journal._fields["invoice_reference_model"].selection):
             self.skipTest("l10n_se is not installed")
         journal.invoice_reference_model = "se_ocr2"
-        move = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
+        move = self.consulting_invoice()
         self.assertEqual(move.payment_reference, ocr.with_check_digit(str(move.id)))
 
     def test_ocr_corrects_l10n_se_level_3(self):
@@ -741,17 +697,13 @@ class TestInvoiceAccrualAndOcr(InvoiceCase):
         # l10n_se alone writes the length digit "1" (first digit of 10): invalid.
         plain = self.env["account.move"].new({"partner_id": self.customer.id})
         self.assertEqual(plain._get_invoice_reference_se_ocr3("12345678")[-2], "1")
-        move = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
+        move = self.consulting_invoice()
         self.assertEqual(move.payment_reference, "1234567806")
         self.assertTrue(ocr.is_valid(move.payment_reference, length_digit=True))
 
     def test_no_ocr_for_companies_outside_sweden(self):
         self.company.country_id = self.env.ref("base.no")
-        move = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
+        move = self.consulting_invoice()
         self.assertEqual(move.payment_reference, move.name)
 
 
@@ -797,9 +749,7 @@ class TestInvoiceRefusals(InvoiceCase):
         self.assertRefused(move, "no default Kleer product is set", "Settings")
 
     def test_missing_configuration(self):
-        move = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
+        move = self.consulting_invoice()
         self.company.kleer_token = False
         self.assertRefused(move, "Kleer is not configured")
 

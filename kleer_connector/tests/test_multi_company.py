@@ -16,11 +16,7 @@ class TestSyncLeavesOtherCompaniesAlone(KleerCase):
     def setUpClass(cls):
         super().setUpClass()
         env = cls.env
-        cls.other = (
-            env["res.company"]
-            .with_context(chart_template_load=True)
-            .create({"name": "Annat Bolag AB", "currency_id": env.ref("base.SEK").id})
-        )
+        cls.other = cls.create_company("Annat Bolag AB", currency_id=env.ref("base.SEK").id)
         # The other company's product carries the internal reference the
         # Kleer product 101 has as foreign id: it must not be adopted.
         cls.other_product = env["product.product"].create(
@@ -110,26 +106,12 @@ class TestSyncLeavesOtherCompaniesAlone(KleerCase):
 @tagged("post_install", "-at_install")
 class TestBranchForeignCurrency(InvoiceCase):
     def test_branch_eur_invoice_sent_with_the_root_companys_rate(self):
-        branch = (
-            self.env["res.company"]
-            .with_context(chart_template_load=True)
-            .create({"name": "Kleer Faktura AB, filial", "parent_id": self.company.id})
+        branch = self.create_invoicing_company(
+            "Kleer Faktura AB, filial", parent_id=self.company.id
         )
-        self.env.user.company_ids |= branch
-        self.env["account.chart.template"].try_loading("generic_coa", branch, install_demo=False)
-        self.configure_kleer(branch, kleer_invoice_mode="draft")
         branch.kleer_default_product_id = self.other
-        eur = self.env.ref("base.EUR")
-        eur.active = True
         # Odoo 18 keeps rates on the root company; the branch has none.
-        self.env["res.currency.rate"].create(
-            {
-                "currency_id": eur.id,
-                "name": "2026-03-01",
-                "company_id": self.company.id,
-                "inverse_company_rate": 11.425,
-            }
-        )
+        eur = self.eur_at_11_425()
         self.env = self.env(context=dict(self.env.context, allowed_company_ids=branch.ids))
         move = self.make_invoice(
             [{"name": "Tjänst", "quantity": 2, "price_unit": 100, "taxes": self.vat25}],

@@ -191,16 +191,7 @@ class TestPayments(InvoiceCase):
         self.assertFalse(self.payments(move))
 
     def test_eur_invoice_paid_in_euro(self):
-        eur = self.env.ref("base.EUR")
-        eur.active = True
-        self.env["res.currency.rate"].create(
-            {
-                "currency_id": eur.id,
-                "name": "2026-03-01",
-                "company_id": self.company.id,
-                "inverse_company_rate": 11.425,
-            }
-        )
+        eur = self.eur_at_11_425()
         move = self.certified_invoice(price=99.99, quantity=3, currency_id=eur)
         self.assertEqual(move.amount_total, 374.96)  # 299.97 + 74.99 VAT
         self.pay_in_kleer(move, 100)
@@ -380,7 +371,7 @@ class TestPayments(InvoiceCase):
         )
         with self.assertRaises(AccessError):
             self.env["kleer.payment"].with_user(internal).search([])
-        other_company = self.env["res.company"].create({"name": "Andra Bolaget AB"})
+        other_company = self.create_company("Andra Bolaget AB")
         other = new_test_user(
             self.env,
             login="kleer_other_company",

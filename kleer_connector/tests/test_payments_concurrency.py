@@ -2,7 +2,6 @@
 after Kleer answered, and two workers at once, never register a payment
 twice."""
 
-import threading
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api
@@ -38,21 +37,13 @@ class TestPaymentsConcurrency(RealCursorsCase):
                     "kleer_payment_journal_id": bank.id,
                 }
             )
-            # Company-bound and kept between the tests (committed for real).
-            Tax = env["account.tax"]
-            tax = Tax.search(
-                [("name", "=", "Moms 25 % betalning"), ("company_id", "=", company.id)]
-            ) or Tax.create({"name": "Moms 25 % betalning", "amount": 25, "company_id": company.id})
-            customer, product = self.seeded_customer_and_product(env, company, "betalning")
-            moves = self.post_invoices(env, customer, product, tax.ids, self.INVOICES)
+            moves = self.seeded_invoices(env, company, "betalning", self.INVOICES)
             self.move_ids = moves.ids
             self.totals = dict(zip(moves.ids, moves.mapped("amount_total"), strict=True))
             self.env_for_threads = env
         # Certified in Kleer through the queue, committed; then paid there.
         with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
-            jobs = env["kleer.job"].search(
-                [("res_model", "=", "account.move"), ("res_id", "in", self.move_ids)]
-            )
+            jobs = self.jobs_of(env, env["account.move"].browse(self.move_ids))
             env["kleer.job"]._process_jobs(limit=100, job_ids=jobs.ids)
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
@@ -128,22 +119,10 @@ class TestPaymentsConcurrency(RealCursorsCase):
         self.sandbox.faults.add(
             "latency", method="GET", path="^/client/invoice$", seconds=0.3, times=None
         )
-        barrier, results, errors = threading.Barrier(2), [], []
-
-        def worker():
-            try:
-                with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
-                    barrier.wait(timeout=10)
-                    company = env["res.company"].browse(self.company_id)
-                    results.append(env["kleer.sync"]._kleer_sync_payments(company, KleerRun()))
-            except Exception as exc:  # noqa: BLE001 - reported by the test
-                errors.append(exc)
-
-        threads = [threading.Thread(target=worker) for _i in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        self.assertFalse(errors, errors)
+        results = self.run_together(
+            lambda env: env["kleer.sync"]._kleer_sync_payments(
+                env["res.company"].browse(self.company_id), KleerRun()
+            )
+        )
         self.assertEqual(len(results), 2, results)
         self.assertPaidOnce()

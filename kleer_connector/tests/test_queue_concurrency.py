@@ -11,7 +11,7 @@ from odoo.tests.common import BaseCase, get_db_name, tagged
 from ..kleer_api.sandbox import SandboxServer
 from ..models.kleer_job import KleerRun
 from ..models.tools import own_cursor
-from .common import LoopbackRequests
+from .common import LoopbackRequests, kleer_connection
 from .test_queue import OP, _handler
 
 JOBS = 30
@@ -35,15 +35,7 @@ class RealCursorsCase(LoopbackRequests, BaseCase):
         company = Company.search([("name", "=", self.COMPANY)]) or Company.create(
             dict(create_vals, name=self.COMPANY)
         )
-        company.write(
-            {
-                "kleer_enabled": True,
-                "kleer_environment": "custom",
-                "kleer_base_url": self.sandbox.base_url,
-                "kleer_company_id": str(self.sandbox.company_id),
-                "kleer_token": self.sandbox.token,
-            }
-        )
+        company.write(kleer_connection(self.sandbox))
         self.company_id = company.id
         # Workers derive their environments from this one (its cursor closes).
         self.env_for_threads = env
@@ -80,6 +72,40 @@ class RealCursorsCase(LoopbackRequests, BaseCase):
         return customer, product
 
     @staticmethod
+    def company_tax(env, company, name):
+        """A 25 % sales tax of ``company``, kept between runs (committed)."""
+        Tax = env["account.tax"]
+        vals = {"name": name, "amount": 25, "company_id": company.id}
+        return Tax.search([(k, "=", v) for k, v in vals.items()], limit=1) or Tax.create(vals)
+
+    @staticmethod
+    def jobs_of(env, moves):
+        return env["kleer.job"].search(
+            [("res_model", "=", "account.move"), ("res_id", "in", moves.ids)], order="id"
+        )
+
+    def enqueue_partners(self, env, company, label, count):
+        """``count`` partners of ``company`` (removed after the test), each
+        with a job of the test operation. Returns (partner ids, job ids)."""
+        partners = env["res.partner"].create(
+            [{"name": f"{label} {i}", "company_id": company.id} for i in range(count)]
+        )
+        jobs = env["kleer.job"].with_company(company)._enqueue(partners, OP, company=company)
+        self.addCleanup(self._unlink_partners, partners.ids)
+        return partners.ids, jobs.ids
+
+    def _unlink_partners(self, partner_ids):
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["res.partner"].browse(partner_ids).unlink()
+
+    def seeded_invoices(self, env, company, label, count):
+        """``count`` confirmed invoices of ``company`` (see post_invoices) to
+        the seeded customer, of the seeded product, at 25 % VAT."""
+        tax = self.company_tax(env, company, f"Moms 25 % {label}")
+        customer, product = self.seeded_customer_and_product(env, company, label)
+        return self.post_invoices(env, customer, product, tax.ids, count)
+
+    @staticmethod
     def post_invoices(env, customer, product, tax_ids, count=1):
         """``count`` confirmed invoices of one line each (100, 101, ... kr)."""
         moves = env["account.move"].create(
@@ -114,26 +140,34 @@ class RealCursorsCase(LoopbackRequests, BaseCase):
                 {"kleer_enabled": False, "kleer_token": False}
             )
 
-    def run_two_workers(self, job_ids, put_path):
-        """Both workers start together; Kleer answers slowly so they
-        interleave. Returns how many jobs each one ran."""
-        self.sandbox.faults.add("latency", method="PUT", path=put_path, seconds=0.05, times=None)
-        barrier, counts, errors = threading.Barrier(2), [], []
+    def run_together(self, work, count=2):
+        """``work(env)`` in ``count`` threads at once, each on a cursor of its
+        own (committed), started together. Returns their results."""
+        barrier, results, errors = threading.Barrier(count), [], []
 
         def worker():
             try:
                 with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
                     barrier.wait(timeout=10)
-                    counts.append(env["kleer.job"]._process_jobs(limit=100, job_ids=job_ids))
+                    results.append(work(env))
             except Exception as exc:  # noqa: BLE001 - reported by the test
                 errors.append(exc)
 
-        threads = [threading.Thread(target=worker) for _i in range(2)]
+        threads = [threading.Thread(target=worker) for _i in range(count)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=120)
         self.assertFalse(errors, errors)
+        return results
+
+    def run_two_workers(self, job_ids, put_path):
+        """Both workers start together; Kleer answers slowly so they
+        interleave. Returns how many jobs each one ran."""
+        self.sandbox.faults.add("latency", method="PUT", path=put_path, seconds=0.05, times=None)
+        counts = self.run_together(
+            lambda env: env["kleer.job"]._process_jobs(limit=100, job_ids=job_ids)
+        )
         self.assertEqual(sum(counts), len(job_ids))
         self.assertTrue(all(counts), f"both workers took jobs: {counts}")
         return counts
@@ -152,16 +186,7 @@ class TestQueueConcurrency(RealCursorsCase):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             company = self.company(env)
-            partners = env["res.partner"].create(
-                [{"name": f"Samtidig {i}", "company_id": company.id} for i in range(JOBS)]
-            )
-            jobs = env["kleer.job"].with_company(company)._enqueue(partners, OP, company=company)
-            self.partner_ids, self.job_ids = partners.ids, jobs.ids
-        self.addCleanup(self._unlink_partners)
-
-    def _unlink_partners(self):
-        with self.registry.cursor() as cr:
-            api.Environment(cr, SUPERUSER_ID, {})["res.partner"].browse(self.partner_ids).unlink()
+            self.partner_ids, self.job_ids = self.enqueue_partners(env, company, "Samtidig", JOBS)
 
     def test_two_workers_post_each_once(self):
         self.run_two_workers(self.job_ids, "^/client$")
@@ -205,15 +230,8 @@ class TestQueueConcurrencyInvoices(RealCursorsCase):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             company, env = self.accounting_company(env)
-            tax = env["account.tax"].create(
-                {"name": "Moms 25 % samtidig", "amount": 25, "company_id": company.id}
-            )
-            customer, product = self.seeded_customer_and_product(env, company, "samtidig")
-            moves = self.post_invoices(env, customer, product, tax.ids, self.INVOICES)
-            jobs = env["kleer.job"].search(
-                [("res_model", "=", "account.move"), ("res_id", "in", moves.ids)]
-            )
-            self.move_ids, self.job_ids = moves.ids, jobs.ids
+            moves = self.seeded_invoices(env, company, "samtidig", self.INVOICES)
+            self.move_ids, self.job_ids = moves.ids, self.jobs_of(env, moves).ids
             self.env_for_threads = env
         self.assertEqual(len(self.job_ids), self.INVOICES)
 

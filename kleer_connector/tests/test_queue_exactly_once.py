@@ -64,16 +64,7 @@ class TestQueueLiveness(RealCursorsCase):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             company = self.company(env)
-            partners = env["res.partner"].create(
-                [{"name": f"Levande {i}", "company_id": company.id} for i in range(2)]
-            )
-            jobs = env["kleer.job"].with_company(company)._enqueue(partners, OP, company=company)
-            self.partner_ids, self.job_ids = partners.ids, jobs.ids
-        self.addCleanup(self._unlink_partners)
-
-    def _unlink_partners(self):
-        with self.registry.cursor() as cr:
-            api.Environment(cr, SUPERUSER_ID, {})["res.partner"].browse(self.partner_ids).unlink()
+            self.partner_ids, self.job_ids = self.enqueue_partners(env, company, "Levande", 2)
 
     def env_on(self, cr, uid=SUPERUSER_ID):
         return api.Environment(cr, uid, {"allowed_company_ids": [self.company_id]})
@@ -289,12 +280,7 @@ class InvoiceRealCase(RealCursorsCase):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             company, env = self.accounting_company(env)
-            Tax = env["account.tax"]
-            tax_vals = {"name": "Moms 25 % exakt", "amount": 25, "company_id": company.id}
-            self.tax_id = (
-                Tax.search([(k, "=", v) for k, v in tax_vals.items()], limit=1)
-                or Tax.create(tax_vals)
-            ).id
+            self.tax_id = self.company_tax(env, company, "Moms 25 % exakt").id
             self.env_for_threads = env
         self.tag = f"{time.monotonic_ns()}"
 
@@ -326,10 +312,7 @@ class InvoiceRealCase(RealCursorsCase):
                 customer.with_company(self.company_id).kleer_client_id = 201
                 product.with_company(self.company_id).kleer_product_id = 101
             moves = self.post(env, customer, product, count)
-            jobs = env["kleer.job"].search(
-                [("res_model", "=", "account.move"), ("res_id", "in", moves.ids)], order="id"
-            )
-            return moves.ids, jobs.ids, customer.id, product.id
+            return moves.ids, self.jobs_of(env, moves).ids, customer.id, product.id
 
     def process(self, **kw):
         with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:

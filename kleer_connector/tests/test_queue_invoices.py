@@ -79,13 +79,7 @@ class TestQueueInvoices(InvoiceCase):
         self.assertEqual(move.kleer_state, "draft")
 
     def test_permanent_error_waits_for_reprocess_then_succeeds(self):
-        self.sandbox.faults.add(
-            "status",
-            method="PUT",
-            path="^/client/invoice$",
-            status=400,
-            message="Kunden är spärrad",
-        )
+        self.refuse_invoices()
         move = self.make_invoice(self.line())
         self.process_queue()
         job = self.job_of(move)

@@ -16,7 +16,7 @@ from odoo.tests.common import JsonRpcException
 
 from ..kleer_api.sandbox import SandboxServer
 from ..models.kleer_job import EDIT_PROTECTED
-from .common import KleerCase, LoopbackRequests
+from .common import KleerCase, LoopbackRequests, kleer_connection
 from .test_queue import OP, _handler
 
 
@@ -64,15 +64,7 @@ class TestRpcAccess(LoopbackRequests, HttpCase):
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
         cls.company = cls.env.company
         cls.other = cls.env["res.company"].create({"name": "Kleer Annat AB"})
-        (cls.company | cls.other).write(
-            {
-                "kleer_enabled": True,
-                "kleer_environment": "custom",
-                "kleer_base_url": cls.sandbox.base_url,
-                "kleer_company_id": str(cls.sandbox.company_id),
-                "kleer_token": cls.sandbox.token,
-            }
-        )
+        (cls.company | cls.other).write(kleer_connection(cls.sandbox))
         company_vals = {"company_id": cls.company.id, "company_ids": [(6, 0, cls.company.ids)]}
         cls.plain = new_test_user(cls.env, "kleer_plain", **company_vals)
         cls.billing = new_test_user(

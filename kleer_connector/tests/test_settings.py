@@ -1,24 +1,13 @@
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
-from .common import KleerCase
+from .common import KleerCase, kleer_connection
 
 
 @tagged("post_install", "-at_install")
 class TestSettings(KleerCase):
     def _settings(self, **vals):
-        return self.env["res.config.settings"].create(
-            dict(
-                {
-                    "kleer_enabled": True,
-                    "kleer_environment": "custom",
-                    "kleer_base_url": self.sandbox.base_url,
-                    "kleer_company_id": str(self.sandbox.company_id),
-                    "kleer_token": self.sandbox.token,
-                },
-                **vals,
-            )
-        )
+        return self.env["res.config.settings"].create(dict(kleer_connection(self.sandbox), **vals))
 
     def _test(self, **vals):
         return self._settings(**vals).action_kleer_test_connection()["params"]

@@ -1,12 +1,10 @@
 """Syncs on real database cursors (real commits, no test mode): two runs of
 one sync for one company at once (the cron and "Sync now") never both work."""
 
-import threading
-
 from odoo import SUPERUSER_ID, api
 from odoo.tests.common import tagged
 
-from ..models.tools import advisory_key, own_cursor
+from ..models.tools import advisory_key
 from .test_queue_concurrency import RealCursorsCase
 
 
@@ -39,23 +37,11 @@ class TestSyncConcurrency(RealCursorsCase):
     def test_two_customer_syncs_at_once_one_partner_per_client(self):
         # Kleer answers the client list slowly, so the two runs overlap.
         self.sandbox.faults.add("latency", method="GET", path="^/client$", seconds=1, times=None)
-        barrier, results, errors = threading.Barrier(2), [], []
-
-        def sync():
-            try:
-                with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
-                    company = env["res.company"].browse(self.company_id)
-                    barrier.wait(timeout=10)
-                    results.append(env["kleer.sync"]._run_sync("customers", company))
-            except Exception as exc:  # noqa: BLE001 - reported by the test
-                errors.append(exc)
-
-        threads = [threading.Thread(target=sync) for _i in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        self.assertFalse(errors, errors)
+        results = self.run_together(
+            lambda env: env["kleer.sync"]._run_sync(
+                "customers", env["res.company"].browse(self.company_id)
+            )
+        )
         self.assertEqual(sorted(results, key=str), [None, True], "one ran, one skipped")
         client_ids = [c["id"] for c in self.sandbox.state.clients(self.sandbox.company_id)]
         self.assertGreaterEqual(len(client_ids), 2)

@@ -29,14 +29,8 @@ class BillingUserCase(InvoiceCase):
         cls.plain = new_test_user(cls.env, "kleer_ui_plain", **company_vals)
 
     def failed_invoice(self):
-        self.sandbox.faults.add(
-            "status",
-            method="PUT",
-            path="^/client/invoice$",
-            status=400,
-            message="Kunden är spärrad",
-        )
-        move = self.make_invoice([{"product_id": self.consulting, "taxes": [self.vat25]}])
+        self.refuse_invoices()
+        move = self.consulting_invoice()
         self.process_queue()
         self.assertEqual(move.kleer_state, "failed")
         return move
@@ -65,7 +59,7 @@ class TestBillingUserWayIn(BillingUserCase):
 
     def test_invoice_smart_buttons_open_its_jobs_and_log(self):
         move = self.failed_invoice()
-        other = self.make_invoice([{"product_id": self.consulting, "taxes": [self.vat25]}])
+        other = self.consulting_invoice()
         move = move.with_user(self.billing)
         self.assertEqual((move.kleer_job_count, move.kleer_log_count), (1, 1))
         self.assertEqual(other.with_user(self.billing).kleer_log_count, 0)
@@ -143,27 +137,17 @@ class TestFailuresReachSomeone(BillingUserCase):
         env = self.env
         self.env = env(user=self.billing)
         try:
-            move = self.make_invoice([{"product_id": self.consulting, "taxes": [self.vat25]}])
+            move = self.consulting_invoice()
         finally:
             self.env = env
         return move.with_env(env)
-
-    def refuse(self, times=1):
-        self.sandbox.faults.add(
-            "status",
-            method="PUT",
-            path="^/client/invoice$",
-            status=400,
-            message="Kunden är spärrad",
-            times=times,
-        )
 
     def kleer_todos(self, move):
         todo = self.env.ref("mail.mail_activity_data_todo")
         return move.activity_ids.filtered(lambda a: a.activity_type_id == todo)
 
     def test_one_activity_for_the_creator_done_on_success(self):
-        self.refuse(times=2)
+        self.refuse_invoices(times=2)
         move = self.billing_invoice()
         self.process_queue()
         self.assertEqual(move.kleer_state, "failed")
@@ -200,7 +184,7 @@ class TestFailuresReachSomeone(BillingUserCase):
             company_ids=[(6, 0, self.company.ids)],
         )
         self.company.kleer_responsible_id = responsible
-        self.refuse()
+        self.refuse_invoices()
         move = self.billing_invoice()
         self.process_queue()
         self.assertEqual(self.kleer_todos(move).user_id, responsible)
