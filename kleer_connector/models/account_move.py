@@ -17,7 +17,7 @@ from odoo.tools import html2plaintext
 from ..kleer_api import KleerAmountMismatch, KleerError, KleerUnsupported, ocr, rowplan
 from ..kleer_api import types as kt
 from ..kleer_api.money import from_ore, to_decimal, to_ore
-from .kleer_job import CONCURRENCY_ERRORS, KleerMappingError
+from .errors import CONCURRENCY_ERRORS, KleerMappingError
 from .tools import (
     NUMBER_WINDOW_DAYS,
     NUMBER_WINDOW_PARAM,

@@ -26,6 +26,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import config
 
 from ..kleer_api import KleerError, KleerUnknownOutcome
+from .errors import CONCURRENCY_ERRORS, KleerMappingError
 from .tools import RETENTION_DAYS, RETENTION_PARAM, check_user_action, days_param, own_cursor
 
 _logger = logging.getLogger(__name__)
@@ -39,20 +40,11 @@ TIME_MARGIN = 60  # seconds a batch keeps for its last job before Odoo's time li
 LOCK_JOB = 0x4B4C6A62  # first key of a job's advisory lock: "KLjb"
 _clock = time.monotonic  # a module attribute, so that tests can move time
 OPEN_STATES = ("pending", "sending", "failed")
-CONCURRENCY_ERRORS = (
-    psycopg2.errors.SerializationFailure,
-    psycopg2.errors.DeadlockDetected,
-    psycopg2.errors.LockNotAvailable,
-)
 # What the worker does, with superuser rights, is decided by these fields:
 # set on creation only (like OCA queue_job's ``_protected_fields``). A
 # Python object, so no RPC context can carry it.
 PROTECTED_FIELDS = ("company_id", "direction", "operation", "res_model", "res_id", "kleer_ref")
 EDIT_PROTECTED = object()
-
-
-class KleerMappingError(UserError):
-    """Data that cannot be expressed in Kleer: waits for a person."""
 
 
 class KleerRun:

@@ -25,7 +25,7 @@ from datetime import timedelta
 from odoo import Command, api, models
 from odoo.exceptions import ValidationError
 
-from .kleer_job import KleerMappingError
+from .errors import KleerMappingError
 from .res_partner import (
     CANON_KEYS,
     canon_hash,

@@ -17,7 +17,7 @@ import psycopg2
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from .kleer_job import KleerMappingError
+from .errors import KleerMappingError
 
 PAGE = 100  # Kleer invoices per request, and open invoices per date window
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from odoo import api, fields, models
 
-from .kleer_job import KleerMappingError
+from .errors import KleerMappingError
 
 REL_TOLERANCE = 1e-9
 

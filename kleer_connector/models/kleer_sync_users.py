@@ -2,7 +2,7 @@
 
 from odoo import api, models
 
-from .kleer_job import KleerMappingError
+from .errors import KleerMappingError
 
 NO_MAIL = {"tracking_disable": True, "mail_notrack": True, "active_test": False}
 

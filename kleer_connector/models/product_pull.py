@@ -20,7 +20,7 @@ import json
 
 from odoo import Command, api, fields, models
 
-from .kleer_job import KleerMappingError
+from .errors import KleerMappingError
 from .kleer_sync_customers import NO_MAIL, SLICE
 
 # Kleer's usual unit texts -> Odoo unit names (else the unit's own name).

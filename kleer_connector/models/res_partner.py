@@ -17,6 +17,7 @@ import re
 from odoo import api, fields, models
 
 from ..kleer_api.types import Address, Client
+from .errors import KleerMappingError
 
 PARTNER_STATES = [
     ("not_sent", "Not sent"),
@@ -289,8 +290,6 @@ class ResPartner(models.Model):
         """Kleer client id of this partner's commercial entity in ``company``:
         created in Kleer when it has none (the id is saved and, from a job,
         committed at once), updated when its mapped values changed."""
-        from .kleer_job import KleerMappingError
-
         self.ensure_one()
         partner = self.commercial_partner_id.with_company(company).sudo()
         client = run.client(company)

@@ -15,7 +15,7 @@ from odoo import fields
 from odoo.tests import tagged
 
 from ..kleer_api import types
-from ..models.kleer_job import KleerMappingError
+from ..models.errors import KleerMappingError
 from .common import KleerCase
 
 OP = "qtest"
