@@ -9,11 +9,16 @@ from . import res_partner_category
 from . import kleer_user
 from . import kleer_sync_customers
 from . import kleer_sync_users
+from . import kleer_sync_categories
 from . import kleer_sync_rates
 from . import product_pull
 from . import res_config_settings_sync
 from . import product
 from . import account_move
+from . import account_move_kleer_invoice
+from . import account_move_post_job
+from . import account_move_numbers
+from . import account_move_ocr
 from . import account_move_line
 from . import product_push
 from . import account_move_payment

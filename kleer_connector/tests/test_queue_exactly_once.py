@@ -508,7 +508,9 @@ class TestExactlyOnceInvoices(InvoiceRealCase):
         release = threading.Event()
         thread, waited = self.hold_row(move_ids[1], release)
         try:
-            with patch("odoo.addons.kleer_connector.models.account_move.NUMBER_LOCK_TIMEOUT", 0.2):
+            with patch(
+                "odoo.addons.kleer_connector.models.account_move_numbers.NUMBER_LOCK_TIMEOUT", 0.2
+            ):
                 self.run_numbers()
         finally:
             release.set()

@@ -1,0 +1,445 @@
+"""Where an invoice becomes a Kleer invoice: the whole mapping to
+``kleer_api.types.Invoice`` (currency, credit link, customer, references,
+delivery, period, notes, files and PDF, rows, VAT, categories, addresses)
+and its refusals. The exact row arithmetic is in ``kleer_api.rowplan``."""
+
+import logging
+from decimal import Decimal
+
+from odoo import _, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import html2plaintext
+
+from ..kleer_api import ocr, rowplan
+from ..kleer_api import types as kt
+from ..kleer_api.money import to_decimal, to_ore
+from .account_move import KLEER_MOVE_TYPES
+from .errors import KleerMappingError
+
+_logger = logging.getLogger(__name__)
+
+# Odoo's "invoice sending" → names of Kleer delivery types to look for.
+DELIVERY_TYPES = {
+    "email": ("Email", "E-post", "Epost"),
+    "snailmail": ("Mail", "Brev", "Post"),
+    "peppol": ("Efaktura", "E-faktura", "Peppol"),
+}
+RATE_DIGITS = 6  # currency-rate decimals sent to Kleer
+
+
+def _dec(value):
+    return to_decimal(value or 0.0)
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    def _kleer_foreign_id(self):
+        self.ensure_one()
+        # Same scheme as partners ("odoo-partner-<id>"): the id never changes.
+        return f"odoo-move-{self.id}"
+
+    def _kleer_refuse(self, message):
+        raise KleerMappingError(_("%(move)s: %(msg)s", move=self.display_name, msg=message))
+
+    def _kleer_invoice_payload(self, company, run, job=None, warnings=None):
+        """The ``kleer_api.types.Invoice`` for this move; refuses (nothing
+        sent) whatever a person must fix first."""
+        self.ensure_one()
+        move = self
+        if move.move_type not in KLEER_MOVE_TYPES or move.state != "posted":
+            move._kleer_refuse(_("only confirmed customer invoices and credit notes go to Kleer."))
+        partner = move.commercial_partner_id
+        if not partner.country_id:
+            move._kleer_refuse(
+                _(
+                    "the customer %(p)s has no country; Kleer needs it for VAT. Set it and "
+                    "reprocess.",
+                    p=partner.display_name,
+                )
+            )
+        currency, rate = move._kleer_currency(company, run)
+        debit_nr = (
+            move._kleer_debit_invoice_nr(company, run) if move.move_type == "out_refund" else None
+        )
+        rows = move._kleer_rows(company, run)
+        client_id = move._kleer_client_id(company, run, job)
+        invoice_partner = move.partner_id
+        shipping = move.partner_shipping_id
+        return kt.Invoice(
+            client_id=client_id,
+            invoice_date=move.invoice_date,
+            due_date=move.invoice_date_due or move.invoice_date,
+            delivery_date=move.delivery_date or move.invoice_date,
+            currency=currency,
+            currency_rate=rate,
+            debit_invoice_nr=debit_nr,
+            rows=rows,
+            foreign_id=move._kleer_foreign_id(),
+            your_reference=(move.ref or "")[:255],
+            our_reference_id=move._kleer_our_reference(company, run),
+            invoice_address=_address(invoice_partner),
+            invoice_email=(invoice_partner.email or partner.email or "").strip(),
+            delivery_name=shipping.display_name if shipping and shipping != invoice_partner else "",
+            delivery_address=_address(shipping)
+            if shipping and shipping != invoice_partner
+            else kt.Address(),
+            period=move._kleer_period(company),
+            notes=move._kleer_notes(),
+            delivery_type=move._kleer_delivery_type(company, run),
+            files=move._kleer_files(warnings if warnings is not None else []),
+        )
+
+    def _kleer_currency(self, company, run):
+        """(ISO code, rate or None). The rate sent is Odoo's on the invoice
+        date, as units of the accounting currency for ONE unit of the invoice
+        currency (1 EUR = 11.4250 SEK -> 11.425), Kleer's exchange-rate
+        direction; none is sent for the accounting currency itself."""
+        currency = self.currency_id
+        code = (currency.name or "").strip()
+        if len(code) != 3 or not code.isalpha() or not code.isupper():
+            self._kleer_refuse(
+                _("the currency %(c)s is not an ISO 4217 code that Kleer knows.", c=code)
+            )
+        accounting = run.cached(
+            company, "company_info", lambda: run.client(company).company_info()
+        ).accounting_currency
+        if accounting and accounting != company.currency_id.name:
+            self._kleer_refuse(
+                _(
+                    "Kleer keeps its books in %(k)s but this Odoo company in %(o)s: the amounts "
+                    "would be wrong.",
+                    k=accounting,
+                    o=company.currency_id.name,
+                )
+            )
+        if currency == company.currency_id:
+            return code, None
+        date = self.invoice_date or fields.Date.context_today(self)
+        has_rate = (
+            self.env["res.currency.rate"]
+            .sudo()
+            .search_count(
+                [
+                    ("currency_id", "=", currency.id),
+                    ("name", "<=", date),
+                    # Odoo 18 keeps rates on the root company (branches share them).
+                    ("company_id", "in", (False, company.root_id.id)),
+                ],
+                limit=1,
+            )
+        )
+        if not has_rate:
+            self._kleer_refuse(
+                _(
+                    "Odoo has no exchange rate for %(c)s on %(d)s: add one, reset and confirm the "
+                    "invoice again.",
+                    c=code,
+                    d=date,
+                )
+            )
+        rate = self.invoice_currency_rate  # invoice currency per company currency
+        if not rate:
+            self._kleer_refuse(_("the exchange rate of %(c)s is zero.", c=code))
+        return code, round(Decimal(1) / _dec(rate), RATE_DIGITS).normalize()
+
+    def _kleer_debit_invoice_nr(self, company, run):
+        """Invoice number in Kleer of the invoice this credit note credits."""
+        origin = self.reversed_entry_id
+        if not origin:
+            self._kleer_refuse(
+                _(
+                    "Kleer needs the invoice a credit note credits, and this credit note has none. "
+                    "Create it from the invoice (Credit Note button on the invoice) and send that "
+                    "one."
+                )
+            )
+        origin = origin.with_env(self.env)
+        if not origin.kleer_invoice_id:
+            self._kleer_refuse(
+                _(
+                    "it credits %(inv)s, which is not in Kleer. Send %(inv)s to Kleer (Send to "
+                    "Kleer "
+                    "button) and have it certified there, then press Reprocess on this credit "
+                    "note.",
+                    inv=origin.display_name,
+                )
+            )
+        if not origin.kleer_certified or not origin.kleer_invoice_nr:
+            # Perhaps certified in Kleer since it was sent as a draft, or
+            # its number not fetched yet.
+            remote = run.client(company).invoice(origin.kleer_invoice_id)
+            if remote.certified:
+                origin._kleer_store(origin.kleer_invoice_id, remote)
+                origin.kleer_state = "certified"
+        if not origin.kleer_certified or not origin.kleer_invoice_nr:
+            self._kleer_refuse(
+                _(
+                    "it credits %(inv)s, which is only a draft in Kleer (Kleer id %(id)s): Kleer "
+                    "credits "
+                    "certified invoices only. Certify it in Kleer, then press Reprocess on this "
+                    "credit note.",
+                    inv=origin.display_name,
+                    id=origin.kleer_invoice_id,
+                )
+            )
+        return origin.kleer_invoice_nr
+
+    def _kleer_client_id(self, company, run, job=None):
+        partner = self.commercial_partner_id.with_company(company)
+        if hasattr(partner, "_kleer_ensure_client"):
+            return partner._kleer_ensure_client(company, run, job=job)
+        if partner.kleer_client_id:
+            return partner.kleer_client_id
+        self._kleer_refuse(
+            _("the customer %(p)s is not linked to a Kleer client.", p=partner.display_name)
+        )
+
+    def _kleer_our_reference(self, company, run):
+        user = self.invoice_user_id
+        if not user or "kleer.user" not in self.env:
+            return 0
+        return run.cached(
+            company,
+            ("kleer_user_id", user.id),
+            lambda: self.env["kleer.user"]._kleer_id_for_user(user, company, run),
+        )
+
+    def _kleer_delivery_type(self, company, run):
+        """The customer's Kleer delivery type when set, else one matching
+        Odoo's "invoice sending"; None lets Kleer choose its default."""
+        partner = self.commercial_partner_id.with_company(company)
+        if "kleer_delivery_type" in partner._fields and partner.kleer_delivery_type:
+            return partner.kleer_delivery_type
+        method = (
+            self.partner_id.with_company(company).invoice_sending_method
+            or partner.invoice_sending_method
+        )
+        wanted = DELIVERY_TYPES.get(method)
+        if not wanted:
+            return None
+        # Same cache entry (DeliveryType objects) as the customer push.
+        names = [
+            d.name
+            for d in run.cached(
+                company, "delivery_types", lambda: run.client(company).delivery_types()
+            )
+        ]
+        by_lower = {name.lower(): name for name in names}
+        for name in wanted:
+            if name.lower() in by_lower:
+                return by_lower[name.lower()]
+        return None
+
+    def _kleer_period(self, company):
+        if not company.kleer_accrual or not (self.kleer_period_start and self.kleer_period_end):
+            return None
+        return (self.kleer_period_start, self.kleer_period_end)
+
+    def _kleer_notes(self):
+        notes = html2plaintext(self.narration or "").strip() if self.narration else ""
+        # Kleer has no OCR element: the reference printed on the Odoo PDF
+        # (attached) is repeated here so that Kleer users can match payments.
+        if (
+            self.payment_reference
+            and ocr.is_valid(self.payment_reference)
+            and self.company_id.country_id.code == "SE"
+        ):
+            notes = "\n".join(filter(None, [notes, _("OCR: %s", self.payment_reference)]))
+        return notes or None
+
+    def _kleer_files(self, warnings):
+        files = []
+        pdf = self._kleer_pdf(warnings)
+        if pdf:
+            files.append(pdf)
+        for attachment in self.kleer_attachment_ids.sudo():
+            if attachment.raw:
+                files.append(kt.File(attachment.name, attachment.raw))
+        return files or None
+
+    def _kleer_pdf(self, warnings):
+        """The invoice PDF: the one Odoo issued when there is one, else
+        rendered now and stored as Odoo's "Send & Print" stores it (so a
+        re-send, a print or Odoo's own sending reuse it). Tests render HTML,
+        as Odoo does in test mode: that is sent, never stored."""
+        if self.invoice_pdf_report_id:
+            return kt.File(self.invoice_pdf_report_id.name, self.invoice_pdf_report_id.raw)
+        Report = self.env["ir.actions.report"].sudo()
+        try:
+            content, report_type = Report._pre_render_qweb_pdf("account.account_invoices", self.ids)
+        except UserError as exc:  # e.g. wkhtmltopdf missing: send without it
+            _logger.warning("Kleer: no PDF for %s: %s", self.display_name, exc)
+            warnings.append(_("No PDF attached: %(e)s", e=exc))
+            return None
+        data = Report._get_splitted_report("account.account_invoices", content, report_type)[
+            self.id
+        ]
+        name = self._get_invoice_report_filename(extension=report_type)
+        if report_type == "pdf":
+            # account.move.send._link_invoice_documents: the attachment of the
+            # binary field is the invoice's PDF (detached on reset to draft).
+            self.env["ir.attachment"].sudo().create(
+                {
+                    "name": name,
+                    "raw": data,
+                    "mimetype": "application/pdf",
+                    "res_model": self._name,
+                    "res_id": self.id,
+                    "res_field": "invoice_pdf_report_file",
+                }
+            )
+            self.invalidate_recordset(["invoice_pdf_report_id", "invoice_pdf_report_file"])
+        return kt.File(name, data)
+
+    # -- rows ----------------------------------------------------------------
+
+    def _kleer_rows(self, company, run):
+        """Rows whose amounts Kleer computes exactly as Odoo booked them
+        (see kleer_api.rowplan for the technique)."""
+        sign = self.direction_sign  # -1 on invoices: revenue is a credit
+        lines, vat_targets, sources = [], {}, {}
+        for line in self.line_ids:
+            if line.display_type in ("line_section", "line_note", "payment_term"):
+                continue
+            if line.display_type == "rounding" and line.tax_repartition_line_id:
+                self._kleer_refuse(
+                    _(
+                        "its cash rounding changes the tax amount, which Kleer cannot take (Kleer "
+                        "computes "
+                        'VAT from the rows). Use the cash rounding strategy "Add a rounding line".'
+                    )
+                )
+            amount = self._kleer_ore(line.amount_currency) * sign
+            if line.display_type == "tax":
+                rate = self._kleer_tax_rate(line.tax_line_id)
+                vat_targets[rate] = vat_targets.get(rate, 0) + amount
+                continue
+            if line.display_type not in ("product", "rounding"):
+                continue
+            if line.display_type == "rounding":
+                lines.append(
+                    rowplan.Line(line.id, Decimal(1), Decimal(amount) / 100, amount, Decimal(0))
+                )
+                sources[line.id] = line
+                continue
+            taxes = line.tax_ids
+            if len(taxes) > 1:
+                self._kleer_refuse(
+                    _(
+                        'the line "%(l)s" has %(n)s taxes (%(t)s); Kleer takes one VAT rate per '
+                        "row. "
+                        "Use one tax per line.",
+                        l=line.name or line.product_id.display_name,
+                        n=len(taxes),
+                        t=", ".join(taxes.mapped("name")),
+                    )
+                )
+            rate = self._kleer_tax_rate(taxes) if taxes else Decimal(0)
+            lines.append(
+                rowplan.Line(
+                    line.id,
+                    _dec(line.quantity),
+                    _dec(line.price_unit),
+                    amount,
+                    rate,
+                    _dec(line.discount),
+                    price_is_net=not (taxes and taxes.price_include),
+                )
+            )
+            sources[line.id] = line
+        try:
+            planned = rowplan.plan_rows(lines, vat_targets)
+        except rowplan.RowPlanError as exc:
+            self._kleer_refuse(_("its amounts cannot be sent exactly: %(e)s", e=exc))
+        if self.move_type == "out_refund":
+            rowplan.negate(planned)
+        if not company._kleer_vat_unit():
+            # 10 could mean 10 % or 1,000 %: while Kleer's unit is unknown a
+            # discount goes in öre ("in cent" in the XSD), never a percentage.
+            for row in planned:
+                if row.discount_percentage is not None:
+                    row.discount_absolute = row.gross() - row.net()
+                    row.discount_percentage = None
+        categories = self._kleer_category_entries(company)
+        return [self._kleer_row(row, sources[row.key], company, run, categories) for row in planned]
+
+    def _kleer_ore(self, amount):
+        try:
+            return to_ore(_dec(amount))
+        except ValueError:
+            self._kleer_refuse(
+                _("the amount %(a)s cannot be represented in öre (cents) in Kleer.", a=amount)
+            )
+
+    def _kleer_tax_rate(self, tax):
+        if tax.amount_type != "percent" or tax.children_tax_ids or tax.amount < 0:
+            self._kleer_refuse(
+                _(
+                    "the tax %(t)s is not a plain VAT percentage; Kleer takes a VAT rate per row "
+                    "only.",
+                    t=tax.name,
+                )
+            )
+        return _dec(tax.amount).normalize()
+
+    def _kleer_row(self, row, line, company, run, categories):
+        product = self._kleer_row_product(line, company, run)
+        description = line.name or line.product_id.display_name or ""
+        if row.adjustment:
+            description = _("VAT rounding (%(d)s)", d=description[:60])
+        elif row.note:
+            description = f"{description} ({row.note})"
+        return kt.InvoiceRow(
+            product_id=product,
+            quantity=row.quantity,
+            price=row.price,
+            vat=row.vat,
+            unit=line.product_uom_id.name or "" if line.display_type == "product" else "",
+            description=description,
+            discount_percentage=row.discount_percentage,
+            discount_absolute=row.discount_absolute,
+            period=line._kleer_period(company) if line.display_type == "product" else None,
+            dimension_entry_ids=list(categories),
+        )
+
+    def _kleer_row_product(self, line, company, run):
+        if line.display_type == "product" and line.product_id:
+            return line.product_id.with_company(company)._kleer_ensure_product(company, run)
+        default = company.kleer_default_product_id
+        if not default:
+            self._kleer_refuse(
+                _(
+                    'the line "%(l)s" has no product and no default Kleer product is set. '
+                    "Set one in Settings › Kleer (Default Kleer product).",
+                    l=line.name or "",
+                )
+            )
+        return default.with_company(company)._kleer_ensure_product(company, run)
+
+    def _kleer_category_entries(self, company):
+        """Kleer dimension entries of the customer's tags: one per Kleer
+        dimension (the tag with the lowest id wins), each 100 %."""
+        Category = self.env["res.partner.category"]
+        if "kleer_entry_id" not in Category._fields:
+            return []
+        seen, entries = set(), []
+        tags = self.commercial_partner_id.category_id.with_company(company).sorted("id")
+        for tag in tags:
+            dimension = tag.kleer_dimension_id if "kleer_dimension_id" in tag._fields else 0
+            if tag.kleer_entry_id and (not dimension or dimension not in seen):
+                seen.add(dimension)
+                entries.append(tag.kleer_entry_id)
+        return entries
+
+
+def _address(partner):
+    if not partner:
+        return kt.Address()
+    return kt.Address(
+        address1=partner.street or "",
+        address2=partner.street2 or "",
+        zip_code=partner.zip or "",
+        state=partner.city or "",  # Kleer has no city element
+        country=partner.country_id.name or "",
+    )
