@@ -16,3 +16,8 @@ CONCURRENCY_ERRORS = (
 
 class KleerMappingError(UserError):
     """Data that cannot be expressed in Kleer: waits for a person."""
+
+
+class KleerUnknownOperation(Exception):
+    """A job whose (model, operation) is not in ``OPERATIONS``: a bug in the
+    code that queued it, never run."""

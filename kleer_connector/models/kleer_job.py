@@ -26,7 +26,8 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import config
 
 from ..kleer_api import KleerError, KleerUnknownOutcome
-from .errors import CONCURRENCY_ERRORS, KleerMappingError
+from .errors import CONCURRENCY_ERRORS, KleerMappingError, KleerUnknownOperation
+from .kleer_operations import OPERATIONS
 from .tools import RETENTION_DAYS, RETENTION_PARAM, check_user_action, days_param, own_cursor
 
 _logger = logging.getLogger(__name__)
@@ -545,10 +546,21 @@ class KleerJob(models.Model):
                 job._fail(exc, run)
 
     def _execute(self, run):
-        """Call the handler ``_kleer_job_<operation>(job, run)`` of the target
-        model. Handlers commit the job's cursor right after Kleer answers a
-        write, so the Kleer id can never be rolled back."""
+        """Call the handler that ``OPERATIONS`` names for the job's (model,
+        operation), ``handler(job, run)``. Handlers commit the job's cursor
+        right after Kleer answers a write, so the Kleer id can never be
+        rolled back."""
         self.ensure_one()
+        operation = OPERATIONS.get((self.res_model, self.operation))
+        if operation is None:
+            # Whatever a job row says, only what the table lists runs.
+            raise KleerUnknownOperation(
+                _(
+                    "No handler for operation %(op)s on %(model)s.",
+                    op=self.operation,
+                    model=self.res_model,
+                )
+            )
         if not self.company_id._kleer_is_configured():
             raise KleerMappingError(
                 _("Kleer is not configured for %(company)s.", company=self.company_id.name)
@@ -559,16 +571,7 @@ class KleerJob(models.Model):
         target = Model.browse(self.res_id).exists() if self.res_id else Model
         if self.res_id and not target:
             raise KleerMappingError(_("The Odoo record no longer exists."))
-        handler = getattr(target, f"_kleer_job_{self.operation}", None)
-        if handler is None:
-            raise KleerMappingError(
-                _(
-                    "No handler for operation %(op)s on %(model)s.",
-                    op=self.operation,
-                    model=self.res_model,
-                )
-            )
-        return handler(self, run)
+        return getattr(target, operation.handler)(self, run)
 
     def _commit(self):
         """Commit the job's own transaction (never the user's: jobs run on a

@@ -1,9 +1,11 @@
 """Pull syncs from Kleer: one cron per sync, each looping over the companies
-that have it switched on. The per-sync work lives in ``_kleer_sync_<name>``
-methods of this model (see the master-data modules)."""
+that have it switched on. ``SYNCS`` lists them: the company setting that
+switches each on and the method of this model that runs it (in the
+master-data modules)."""
 
 import logging
 import traceback
+from collections import namedtuple
 
 import psycopg2.errors
 
@@ -15,14 +17,18 @@ from .tools import KLEER_MANAGER, check_user_action, own_cursor, try_advisory_lo
 
 _logger = logging.getLogger(__name__)
 
-SYNC_FLAGS = {
-    "customers": "kleer_customer_sync",
-    "products": "kleer_sync_products",
-    "rates": "kleer_sync_rates",
-    "users": "kleer_sync_users",
-    "categories": "kleer_sync_categories",
-    "payments": "kleer_sync_payments",
+# A sync: the res.company flag that switches it on, and the kleer.sync
+# method ``method(company, run)`` that runs it and returns its summary.
+Sync = namedtuple("Sync", "flag method")
+SYNCS = {
+    "customers": Sync("kleer_customer_sync", "_kleer_sync_customers"),  # kleer_sync_customers.py
+    "products": Sync("kleer_sync_products", "_kleer_sync_products"),  # product_pull.py
+    "rates": Sync("kleer_sync_rates", "_kleer_sync_rates"),  # kleer_sync_rates.py
+    "users": Sync("kleer_sync_users", "_kleer_sync_users"),  # kleer_sync_users.py
+    "categories": Sync("kleer_sync_categories", "_kleer_sync_categories"),
+    "payments": Sync("kleer_sync_payments", "_kleer_sync_payments"),  # kleer_sync_payments.py
 }
+SYNC_FLAGS = {name: sync.flag for name, sync in SYNCS.items()}
 
 
 class KleerSyncState(models.Model):
@@ -73,7 +79,7 @@ class KleerSync(models.AbstractModel):
                 try:
                     with own_cursor(self.env) as env:
                         sync = self.with_env(env).with_company(company)
-                        message = getattr(sync, f"_kleer_sync_{name}")(sync.env.company, run)
+                        message = getattr(sync, SYNCS[name].method)(sync.env.company, run)
                 except Exception as exc:  # noqa: BLE001 - logged, cron goes on
                     self._log_run_failure(name, company, exc)
                     self._save_state_isolated(

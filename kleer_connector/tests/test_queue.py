@@ -16,9 +16,12 @@ from odoo.tests import tagged
 
 from ..kleer_api import types
 from ..models.errors import KleerMappingError
+from ..models.kleer_operations import OPERATIONS, Operation
 from .common import KleerCase
 
 OP = "qtest"
+# The test operation's line in the operations table (patched in with it).
+QTEST = {("res.partner", OP): Operation(f"_kleer_job_{OP}", "tests: create a Kleer client")}
 
 
 def _handler(partner, job, run):
@@ -44,6 +47,7 @@ class TestQueue(KleerCase):
         super().setUpClass()
         Partner = type(cls.env["res.partner"])
         cls.startClassPatcher(patch.object(Partner, f"_kleer_job_{OP}", _handler, create=True))
+        cls.startClassPatcher(patch.dict(OPERATIONS, QTEST))
         cls.partners = cls.env["res.partner"].create([{"name": f"Kund {i}"} for i in range(3)])
 
     def enqueue(self, partners=None):
@@ -350,3 +354,39 @@ class TestQueue(KleerCase):
         self.assertEqual(jobs.mapped("state"), ["done"] * 3)
         for partner in self.partners:
             self.assertEqual(len(self.created(partner)), 1)
+
+    # -- the operations table ------------------------------------------------
+
+    def test_an_operation_not_in_the_table_is_refused_without_a_call(self):
+        calls = []
+        Partner = type(self.env["res.partner"])
+        # A method named like a handler is not enough: only the table counts.
+        with (
+            patch.object(Partner, "_kleer_job_bogus", lambda *a: calls.append(a), create=True),
+            self.assertLogs("odoo.addons.kleer_connector.models.kleer_job", "ERROR"),
+        ):
+            job = self.env["kleer.job"]._enqueue(self.partners[0], "bogus")
+            self.assertEqual(self.process_queue(), 1)
+        job.invalidate_recordset()
+        self.assertEqual(calls, [])
+        self.assertEqual((job.state, job.error_kind), ("failed", "internal"))
+        self.assertIn("No handler for operation bogus on res.partner.", job.last_error)
+        self.assertEqual(self.partners[0].kleer_state, "failed")
+        self.assertEqual(self.created(self.partners[0]), [])
+        self.assertEqual(self.logs(job).mapped("level"), ["error"])
+
+    def test_every_operation_names_an_existing_handler(self):
+        for (model, operation), entry in OPERATIONS.items():
+            with self.subTest(model=model, operation=operation):
+                self.assertIn(model, self.env)
+                self.assertTrue(callable(getattr(self.env[model], entry.handler, None)))
+                self.assertTrue(entry.description)
+        # And no handler is left out of the table.
+        listed = {(model, entry.handler) for (model, _op), entry in OPERATIONS.items()}
+        found = {
+            (name, attr)
+            for name in self.env.registry
+            for attr in dir(self.registry[name])
+            if attr.startswith("_kleer_job_")
+        }
+        self.assertEqual(found - listed, set())

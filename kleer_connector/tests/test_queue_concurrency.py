@@ -10,9 +10,10 @@ from odoo.tests.common import BaseCase, get_db_name, tagged
 
 from ..kleer_api.sandbox import SandboxServer
 from ..models.kleer_job import KleerRun
+from ..models.kleer_operations import OPERATIONS
 from ..models.tools import own_cursor
 from .common import LoopbackRequests, kleer_connection
-from .test_queue import OP, _handler
+from .test_queue import OP, QTEST, _handler
 
 JOBS = 30
 
@@ -180,9 +181,12 @@ class TestQueueConcurrency(RealCursorsCase):
     def setUp(self):
         super().setUp()
         Partner = self.registry["res.partner"]
-        patcher = patch.object(Partner, f"_kleer_job_{OP}", _handler, create=True)
-        patcher.start()
-        self.addCleanup(patcher.stop)
+        for patcher in (
+            patch.object(Partner, f"_kleer_job_{OP}", _handler, create=True),
+            patch.dict(OPERATIONS, QTEST),
+        ):
+            patcher.start()
+            self.addCleanup(patcher.stop)
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             company = self.company(env)

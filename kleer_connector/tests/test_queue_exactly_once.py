@@ -15,9 +15,10 @@ from odoo.tools import config, mute_logger
 from ..kleer_api import KleerClient, types
 from ..models import kleer_job
 from ..models.kleer_job import LOCK_JOB, MAX_RECOVERIES
+from ..models.kleer_operations import OPERATIONS
 from ..models.tools import own_cursor
 from .common import KleerCase
-from .test_queue import OP, _handler
+from .test_queue import OP, QTEST, _handler
 from .test_queue_concurrency import RealCursorsCase
 
 
@@ -59,6 +60,9 @@ class TestQueueLiveness(RealCursorsCase):
             lambda partner, job, run: self.handler(partner, job, run),
             create=True,
         )
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        patcher = patch.dict(OPERATIONS, QTEST)
         patcher.start()
         self.addCleanup(patcher.stop)
         with self.registry.cursor() as cr:
@@ -258,6 +262,7 @@ class TestQueueTimeLimit(KleerCase):
         jobs = self.env["kleer.job"]._enqueue(partners, OP)
         with (
             patch.object(Partner, f"_kleer_job_{OP}", slow, create=True),
+            patch.dict(OPERATIONS, QTEST),
             patch.object(kleer_job, "_clock", lambda: clock[0]),
             patch.dict(config.options, {"limit_time_real_cron": 100}),
         ):

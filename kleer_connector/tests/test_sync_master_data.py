@@ -4,6 +4,7 @@ field, failures to the log, and the unchanged run that writes nothing."""
 from odoo.tests import tagged
 
 from ..kleer_api.sandbox.seed import product_element
+from ..models.kleer_sync import SYNCS
 from .common import KleerCase
 
 
@@ -25,6 +26,12 @@ class TestSyncMasterData(KleerCase):
         self.env.flush_all()
         self.env.cr.execute(f"SELECT count(*), max(write_date) FROM {table}")  # noqa: S608 - fixed names
         return self.env.cr.fetchone()
+
+    def test_every_sync_names_its_setting_and_method(self):
+        for name, sync in SYNCS.items():
+            with self.subTest(sync=name):
+                self.assertIn(sync.flag, self.env["res.company"]._fields)
+                self.assertTrue(callable(getattr(self.env["kleer.sync"], sync.method, None)))
 
     # -- users ---------------------------------------------------------------
 
