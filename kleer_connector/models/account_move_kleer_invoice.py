@@ -187,17 +187,11 @@ class AccountMove(models.Model):
 
     def _kleer_client_id(self, company, run, job=None):
         partner = self.commercial_partner_id.with_company(company)
-        if hasattr(partner, "_kleer_ensure_client"):
-            return partner._kleer_ensure_client(company, run, job=job)
-        if partner.kleer_client_id:
-            return partner.kleer_client_id
-        self._kleer_refuse(
-            _("the customer %(p)s is not linked to a Kleer client.", p=partner.display_name)
-        )
+        return partner._kleer_ensure_client(company, run, job=job)
 
     def _kleer_our_reference(self, company, run):
         user = self.invoice_user_id
-        if not user or "kleer.user" not in self.env:
+        if not user:
             return 0
         return run.cached(
             company,
@@ -209,7 +203,7 @@ class AccountMove(models.Model):
         """The customer's Kleer delivery type when set, else one matching
         Odoo's "invoice sending"; None lets Kleer choose its default."""
         partner = self.commercial_partner_id.with_company(company)
-        if "kleer_delivery_type" in partner._fields and partner.kleer_delivery_type:
+        if partner.kleer_delivery_type:
             return partner.kleer_delivery_type
         method = (
             self.partner_id.with_company(company).invoice_sending_method
@@ -420,13 +414,10 @@ class AccountMove(models.Model):
     def _kleer_category_entries(self, company):
         """Kleer dimension entries of the customer's tags: one per Kleer
         dimension (the tag with the lowest id wins), each 100 %."""
-        Category = self.env["res.partner.category"]
-        if "kleer_entry_id" not in Category._fields:
-            return []
         seen, entries = set(), []
         tags = self.commercial_partner_id.category_id.with_company(company).sorted("id")
         for tag in tags:
-            dimension = tag.kleer_dimension_id if "kleer_dimension_id" in tag._fields else 0
+            dimension = tag.kleer_dimension_id
             if tag.kleer_entry_id and (not dimension or dimension not in seen):
                 seen.add(dimension)
                 entries.append(tag.kleer_entry_id)

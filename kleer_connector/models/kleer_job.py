@@ -748,5 +748,5 @@ class KleerJob(models.Model):
             if not job.res_id or job.direction != "out":
                 continue
             record = self.env[job.res_model].browse(job.res_id).exists()
-            if record and hasattr(record, "_kleer_on_job_state"):
+            if record:
                 record.with_company(job.company_id)._kleer_on_job_state(job, state, message)
