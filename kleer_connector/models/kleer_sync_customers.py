@@ -18,12 +18,12 @@ in the system the customer is worked on. Kleer's losing values go to the
 sync log as a "conflict" entry and the partner is queued for a push.
 """
 
-import itertools
 import logging
 from datetime import timedelta
 
 from odoo import Command, api, models
 from odoo.exceptions import ValidationError
+from odoo.tools import split_every
 
 from .errors import KleerMappingError
 from .res_partner import (
@@ -81,13 +81,6 @@ SIMPLE_FIELDS = {
     "delivery_type": "kleer_delivery_type",
     "active": "active",
 }
-
-
-def chunks(items, size):
-    """Slices of ``size`` from any iterable (a streamed list included)."""
-    items = iter(items)
-    while batch := list(itertools.islice(items, size)):
-        yield batch
 
 
 class _PartnerIndex:
@@ -328,7 +321,7 @@ class KleerSync(models.AbstractModel):
                 client.name or f"Kleer client {client.id}",
             )
 
-        for batch in chunks(clients, SLICE):
+        for batch in split_every(SLICE, clients, list):
             new, changed = [], []
             for client in batch:
                 pid = index.match(client)
@@ -547,7 +540,7 @@ class KleerSync(models.AbstractModel):
         Partner = env["res.partner"]
         tag_entries = Partner._kleer_tag_entries(company)
         queued = 0
-        for ids in chunks(candidate_ids, SLICE):
+        for ids in split_every(SLICE, candidate_ids, list):
             partners = Partner.browse(ids)
             canon = partners._kleer_canon(company, tag_entries)
             todo = partners.filtered(
