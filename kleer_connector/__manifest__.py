@@ -30,4 +30,7 @@
         "views/res_partner_category_views.xml",
         "views/account_move_payment_views.xml",
     ],
+    "assets": {
+        "web.assets_tests": ["kleer_connector/static/tests/tours/**/*"],
+    },
 }

@@ -1,7 +1,7 @@
 """./run-tests: the whole test suite in one command.
 
-0. Set-up (tools/odoo_setup.py): Odoo 18 in .venv/ (built once), PostgreSQL
-   and wkhtmltopdf from Debian when missing.
+0. Set-up (tools/odoo_setup.py): Odoo 18 in .venv/ (built once), PostgreSQL,
+   wkhtmltopdf and Chromium (for the browser tour) from Debian when missing.
 1. The pure-Python tests: ``pytest tests`` (repo-root ``tests/``, no Odoo).
 2. The addon's Odoo tests: a throwaway PostgreSQL cluster, a fresh database on
    which ``kleer_connector`` (and, by default, ``l10n_se``) is installed without
@@ -38,6 +38,10 @@ WITH_L10N_SE = True
 DB = "kc_test"
 TEST_TIMEOUT = 3600  # seconds for the install, and again for the tests
 LAST_LOG = REPO / ".tmp" / "last-odoo-test.log"
+# Where Odoo's tour runner saves a failed tour's screenshot.
+FAILED_SCREENSHOTS = REPO / ".tmp" / "tour-screenshots"
+# The tour test saves its screenshots in this directory when set (--screenshots).
+SCREENSHOTS_ENV = "KLEER_SCREENSHOTS"
 TOOLS = REPO / "tools"
 
 LOG_RE = re.compile(
@@ -264,6 +268,7 @@ def write_odoo_rc(odoo, pg, data_dir, path, logfile):
         "http_interface = 127.0.0.1\n"
         f"http_port = {free_port()}\n"
         "without_demo = all\n"
+        f"screenshots = {FAILED_SCREENSHOTS}\n"
     )
     return path
 
@@ -290,6 +295,8 @@ def run_addon_tests(odoo, pg, data_dir, args, tmp, odoo_log):
         ADDON_DIR / "tests",
     ]
     env = dict(odoo_env(), PYTHONPATH=str(TOOLS))  # -p pytest_odoo_strict lives there
+    if args.screenshots:
+        env[SCREENSHOTS_ENV] = str(Path(args.screenshots).resolve())
     return run_pytest("Odoo tests", cmd, junit, timeout=args.timeout, env=env)
 
 
@@ -359,6 +366,7 @@ def run_odoo_tests(args, tmp, odoo):
                     if part.exists():
                         out.write(part.read_text(errors="replace"))
             print(f"full Odoo log (install, then tests): {LAST_LOG}")
+            print(f"a failed tour's last screen: {FAILED_SCREENSHOTS / DB / 'screenshots'}")
         if args.keep:
             pg.detach()
             print(
@@ -420,6 +428,11 @@ def parse_args(argv):
     parser.add_argument(
         "--timeout", type=int, default=TEST_TIMEOUT, help="seconds allowed for install, and tests"
     )
+    parser.add_argument(
+        "--screenshots",
+        metavar="DIR",
+        help="save the browser tour's screenshots (English run) in DIR (tools/screenshots)",
+    )
     return parser.parse_args(argv)
 
 
@@ -433,9 +446,9 @@ def main(argv=None):
     try:
         odoo = None
         if not args.pure_only:
-            banner("set-up: Odoo 18, PostgreSQL, wkhtmltopdf (tools/odoo_setup.py)")
+            banner("set-up: Odoo 18, PostgreSQL, wkhtmltopdf, Chromium (tools/odoo_setup.py)")
             try:
-                odoo = ensure_all()
+                odoo = ensure_all(need_browser=True)
             except SetupError as exc:
                 # No silent partial run: without Odoo the suite has failed.
                 print(f"FAILED: {exc}", flush=True)

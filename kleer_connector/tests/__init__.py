@@ -17,3 +17,4 @@ from . import test_queue_exactly_once
 from . import test_api_guesses
 from . import test_i18n
 from . import test_ui
+from . import test_tour
