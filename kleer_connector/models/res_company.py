@@ -290,7 +290,9 @@ class ResCompany(models.Model):
             unit, count = None, 0
             lines.append(_("VAT unit: not read (%(e)s).", e=self._kleer_explain(exc, token)))
         else:
-            names = dict(VAT_UNITS)
+            # The selection's labels in the admin's language (VAT_UNITS is English).
+            field = self._fields["kleer_vat_unit_detected"]
+            names = dict(field._description_selection(self.env))
             if unit:
                 lines.append(
                     _(

@@ -11,6 +11,7 @@ const LABELS = {
     en: {
         testConnection: "Test connection",
         connectionWorks: "Kleer connection works",
+        vatUnit: "VAT unit: Percent (25)",
         draft: "Draft", // Odoo's own invoice status
         queued: "Queued",
         sent: "Sent as draft",
@@ -23,6 +24,7 @@ const LABELS = {
     sv: {
         testConnection: "Testa anslutningen",
         connectionWorks: "Anslutningen till Kleer fungerar",
+        vatUnit: "Momsenhet: Procent (25)",
         draft: "Utkast",
         queued: "I kö",
         sent: "Skickad som utkast",
@@ -88,8 +90,8 @@ const TOURS = {
             run: "click",
         },
         {
-            content: "Kleer answers",
-            trigger: `.o_notification:contains("${t.connectionWorks}")`,
+            content: "Kleer answers; what Test connection found is in the user's language",
+            trigger: `.o_notification:contains("${t.connectionWorks}"):contains("${t.vatUnit}")`,
         },
         screenshot("settings"),
         {
