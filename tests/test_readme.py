@@ -68,6 +68,16 @@ def test_markdown_subset_becomes_valid_rst():
     gen_readme.check_rst("Title\n=====\n\n" + rst)
 
 
+def test_an_image_alone_on_its_line_becomes_an_image_directive():
+    # The fragment's path is from readme/; README.rst sits one folder up.
+    md = "Text.\n![A refused invoice](../static/description/x.png)\nMore.\n"
+    rst = gen_readme.md_to_rst(md)
+    assert rst == (
+        "Text.\n\n.. image:: static/description/x.png\n   :alt: A refused invoice\n\nMore.\n"
+    )
+    gen_readme.check_rst("Title\n=====\n\n" + rst)
+
+
 def test_invalid_rst_is_refused():
     pytest.importorskip("docutils")
     with pytest.raises(Exception, match="Bullet list ends without a blank line"):

@@ -14,8 +14,9 @@ sections, which name the addon's GitHub repository (it has none).
 
 Fragments stay Markdown (``readme/NAME.md``, as OCA writes them today); the
 subset they use (headings, paragraphs, lists, ``code``, **bold**, *italic*,
-[links](url)) is converted here, where OCA calls pandoc. The result is checked
-with docutils, with OCA's settings (a warning fails), when docutils is there.
+[links](url), an image alone on its line) is converted here, where OCA calls
+pandoc. The result is checked with docutils, with OCA's settings (a warning
+fails), when docutils is there.
 """
 
 import argparse
@@ -72,6 +73,7 @@ RST_SETTINGS = {
 
 LIST_ITEM = re.compile(r"^(?:[-*+]|\d+[.)]) ")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+IMAGE = re.compile(r"^!\[([^\]]*)\]\(([^)\s]+)\)\s*$")  # an image alone on its line
 
 
 def inline(text):
@@ -104,6 +106,15 @@ def md_to_rst(markdown, shift=0):
         if not line.strip():
             if out and out[-1]:
                 out.append("")
+            in_list = False
+            continue
+        image = IMAGE.match(line)
+        if image:
+            # A fragment's path is from readme/; README.rst sits one folder up.
+            alt, path = image.group(1), image.group(2).removeprefix("../")
+            if out and out[-1]:
+                out.append("")
+            out += [f".. image:: {path}", f"   :alt: {alt}", ""]
             in_list = False
             continue
         if LIST_ITEM.match(line):
