@@ -36,6 +36,11 @@ def main(argv=None):
         default="percent",
         help="how VAT and discount percentages are written: 25 (percent, default) or 0.25",
     )
+    parser.add_argument(
+        "--no-check-responses",
+        action="store_true",
+        help="do not validate each answer against the XSD (faster long lists, for benchmarks)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
 
@@ -52,6 +57,7 @@ def main(argv=None):
             port=args.port,
             log_requests=True,
             vat_unit=args.vat_unit,
+            check_responses=not args.no_check_responses,
         )
     except (ValueError, OSError) as exc:
         parser.error(str(exc))

@@ -41,8 +41,32 @@ def _address(address1, zip_code, state, country="Sverige", address2=""):
 
 
 def client_element(
-    name, orgno, email, address, user_id, client_type, vat_nr=None, payment_days=30, contact=""
+    name,
+    orgno,
+    email,
+    address,
+    user_id,
+    client_type,
+    vat_nr=None,
+    payment_days=30,
+    contact="",
+    country_code="SE",
+    currency=None,
+    phone="",
+    notes=None,
+    delivery_type=None,
+    entry_ids=None,
+    active=None,
 ):
+    """A ``<client>`` in the XSD's order; the optional elements only when given
+    (``entry_ids=[]`` gives an empty ``<dimension-entries>``, as Kleer serves it)."""
+    entries = None
+    if entry_ids is not None:
+        entries = el(
+            "dimension-entries",
+            None,
+            *(el("dimension-entry", None, el("id", eid)) for eid in entry_ids),
+        )
     return el(
         "client",
         None,
@@ -53,13 +77,18 @@ def client_element(
         address,
         el("email", email),
         el("client-type", client_type),
-        el("country-code", "SE"),
+        el("country-code", country_code),
+        el("currency-type", currency) if currency else None,
+        el("notes", notes) if notes else None,
         el("accountnr", 0),
         el("payment-days", payment_days),
         el("orgno", orgno),
-        el("phone", ""),
+        el("phone", phone),
         el("user", None, el("id", user_id)),
+        el("delivery-type", delivery_type) if delivery_type else None,
         el("vat-nr", vat_nr) if vat_nr else None,
+        entries,
+        el("active", "true" if active else "false") if active is not None else None,
     )
 
 
