@@ -356,6 +356,84 @@ def test_streamed_list_checks_the_root(client, sb):
         list(client._iter_list("info", "users", "user", xmlcodec.user_from_xml))
 
 
+def test_a_realistic_client_is_read_whole(client, sb):
+    """What real Kleer clients carry (issue 14): entries, currency, delivery
+    type, notes, inactive; served by the sandbox and read back field by field."""
+    from kleer_api.sandbox.seed import _address, client_element
+
+    kleer_id = sb.state.create_client(
+        1,
+        client_element(
+            "Virtanen Oy",
+            "2077474-0",
+            "lasku@virtanen.example.fi",
+            _address("Mannerheimintie 1", "00100", "Helsingfors", "Finland", "Box 7"),
+            2,
+            "Organisation",
+            vat_nr="FI20774740",
+            payment_days=45,
+            contact="Aino Virtanen",
+            country_code="FI",
+            currency="EUR",
+            phone="+358 912345678",
+            notes="Faktureras kvartalsvis",
+            delivery_type="Mail",
+            entry_ids=[11, 20],
+            active=False,
+        ),
+    )
+    found = [c for c in client.iter_clients() if c.id == kleer_id]
+    assert found == [client.client(kleer_id)]
+    c = found[0]
+    assert (c.name, c.contact, c.email, c.phone, c.orgno, c.vat_nr) == (
+        "Virtanen Oy",
+        "Aino Virtanen",
+        "lasku@virtanen.example.fi",
+        "+358 912345678",
+        "2077474-0",
+        "FI20774740",
+    )
+    assert (c.address.address1, c.address.address2, c.address.zip_code) == (
+        "Mannerheimintie 1",
+        "Box 7",
+        "00100",
+    )
+    assert (c.address.state, c.address.country, c.country_code) == ("Helsingfors", "Finland", "FI")
+    assert (c.client_type, c.currency, c.payment_days, c.user_id) == ("Organisation", "EUR", 45, 2)
+    assert (c.delivery_type, c.notes, c.dimension_entry_ids, c.active) == (
+        "Mail",
+        "Faktureras kvartalsvis",
+        [11, 20],
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "ids", "error"),
+    [
+        (b"<clients/>", [], None),
+        # An element of the items' name deeper down is not an item.
+        (
+            b"<clients><x><client><id>5</id></client></x><client><id>2</id></client></clients>",
+            [2],
+            None,
+        ),
+        (b"<client><id>1</id></client>", None, "<client> where <clients>"),
+        (b"<users><client><id>1</id></client></users>", None, "<users> where <clients>"),
+        (b"<users/>", None, "<users> where <clients>"),
+    ],
+)
+def test_streamed_list_takes_only_the_roots_items(body, ids, error):
+    import io
+
+    items = xmlcodec.iter_items(io.BytesIO(body), "clients", "client", xmlcodec.client_from_xml)
+    if error:
+        with pytest.raises(errors.KleerBadResponse, match=error):
+            list(items)
+    else:
+        assert [c.id for c in items] == ids
+
+
 def test_streamed_list_errors_are_typed(sb):
     c = KleerClient(sb.base_url, sb.company_id, "wrong")
     with pytest.raises(errors.KleerAuthError):
