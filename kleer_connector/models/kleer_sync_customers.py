@@ -167,6 +167,7 @@ class _ClientMaps:
         self.tag_entries = env["res.partner"]._kleer_tag_entries(company)
         self.entry_tags = {entry: tag for tag, entry in self.tag_entries.items()}
         self._terms = None
+        self._stock = None
 
     def terms(self):
         if self._terms is None:
@@ -255,6 +256,37 @@ class _ClientMaps:
         if hasattr(Partner, "_fix_vat_number"):
             vat = Partner._fix_vat_number(vat, country.id)
         return Partner._run_vat_test(vat, country, vals.get("is_company", True)) is False
+
+    def vat_accepted(self, vals):
+        """True when Odoo's VAT check would accept the VAT number of these
+        partner values (or there is none), decided without its query: base_vat
+        looks the number's country prefix up in ``res_country`` once per
+        partner (8,000 statements for 10,000 clients). Only base_vat's own
+        check is decided here, and only its first, passing branch (a prefix
+        that is a country code and a number that is valid for it); anything
+        else is left to Odoo's check, which then runs as usual."""
+        vat = vals.get("vat") or ""
+        if len(vat) <= 1:  # base_vat skips these
+            return True
+        if not self._stock_vat_check:
+            return False
+        Partner = self.env["res.partner"]
+        vat = Partner._fix_vat_number(vat, vals.get("country_id") or False)
+        prefix, number = Partner._split_vat(vat)
+        return prefix.upper() in self.countries and bool(Partner.simple_vat_check(prefix, number))
+
+    @property
+    def _stock_vat_check(self):
+        """base_vat's check, not changed by another module (a localisation
+        may add its own rules): only then can ``vat_accepted`` decide."""
+        if self._stock is None:
+            cls = type(self.env["res.partner"])
+            owners = {
+                name: next((k.__module__ for k in cls.__mro__ if name in vars(k)), None)
+                for name in ("check_vat", "_run_vat_test", "simple_vat_check", "_fix_vat_number")
+            }
+            self._stock = set(owners.values()) == {"odoo.addons.base_vat.models.res_partner"}
+        return self._stock
 
     def vals(self, canon, current_tags=None):
         """Odoo field values for canonical values (all or a diff)."""
@@ -420,24 +452,44 @@ class KleerSync(models.AbstractModel):
         given = set().union(*vals_list)
         defaults = Partner.default_get([name for name in Partner._fields if name not in given])
         vals_list = [dict(defaults, **vals) for vals in vals_list]
-        try:
-            with Partner.env.cr.savepoint():
-                partners = Partner.create(vals_list)
-                Partner.env.flush_all()
-            pairs = list(zip(done, partners.ids, vals_list, strict=True))
-        except Exception:  # noqa: BLE001 - find the bad record(s) one by one
-            Partner.env.invalidate_all()
-            pairs = []
-            for client, vals in zip(done, vals_list, strict=True):
-                try:
-                    partner = self._kleer_customer_create(company, Partner, client, vals, maps)
-                    pairs.append((client, partner.id, vals))
-                except Exception as exc:  # noqa: BLE001
-                    Partner.env.invalidate_all()
-                    fail(client, exc)
+        # Partners whose VAT number is known to pass Odoo's check are created
+        # without it (its query per partner); the others with it.
+        checked = [maps.vat_accepted(vals) for vals in vals_list]
+        pairs = []
+        for skip_check in (True, False):
+            group = [
+                (c, v)
+                for c, v, ok in zip(done, vals_list, checked, strict=True)
+                if ok == skip_check
+            ]
+            if group:
+                model = Partner.with_context(no_vat_validation=True) if skip_check else Partner
+                pairs += self._kleer_partners_create(company, model, group, maps, fail)
         for client, pid, vals in pairs:
             index.add(pid, client.id, vals["kleer_sync_hash"])
         stats["created"] += len(pairs)
+
+    @api.model
+    def _kleer_partners_create(self, company, Partner, group, maps, fail):
+        """Create the partners of ``group`` ([(client, vals)]) in one batch;
+        when that fails, one by one, so that only the bad ones fail.
+        Returns [(client, partner id, vals)] of those created."""
+        try:
+            with Partner.env.cr.savepoint():
+                partners = Partner.create([vals for _client, vals in group])
+                Partner.env.flush_all()
+            return [(c, pid, v) for (c, v), pid in zip(group, partners.ids, strict=True)]
+        except Exception:  # noqa: BLE001 - find the bad record(s) one by one
+            Partner.env.invalidate_all()
+        pairs = []
+        for client, vals in group:
+            try:
+                partner = self._kleer_customer_create(company, Partner, client, vals, maps)
+                pairs.append((client, partner.id, vals))
+            except Exception as exc:  # noqa: BLE001
+                Partner.env.invalidate_all()
+                fail(client, exc)
+        return pairs
 
     @api.model
     def _kleer_customer_create(self, company, Partner, client, vals, maps):

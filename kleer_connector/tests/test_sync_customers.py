@@ -2,6 +2,8 @@
 matching rules, Odoo -> Kleer through the queue, the conflict rule, and the
 no-change run that writes and sends nothing."""
 
+from unittest.mock import patch
+
 from odoo.tests import tagged
 
 from ..kleer_api.sandbox.seed import _address, client_element
@@ -190,6 +192,113 @@ class TestSyncCustomers(KleerCase):
         self.assertFalse(
             self.env["kleer.log"].search([("kleer_id", "=", kleer_id), ("level", "=", "error")])
         )
+
+    def _realistic_clients(self):
+        """Two clients as real Kleer companies hold them (issue 14): a Finnish
+        company in EUR with two dimension entries, 45 days and post; an
+        inactive person without VAT, 60 days, e-invoice, no entries."""
+        store = self.sandbox.state
+        oy = store.create_client(
+            1,
+            client_element(
+                "Virtanen Oy",
+                "2077474-0",
+                "lasku@virtanen.example.fi",
+                _address("Mannerheimintie 1", "00100", "Helsingfors", "Finland"),
+                2,
+                "Organisation",
+                vat_nr="FI20774740",
+                payment_days=45,
+                contact="Aino Virtanen",
+                country_code="FI",
+                currency="EUR",
+                delivery_type="Mail",
+                entry_ids=[10, 20],
+                active=True,
+            ),
+        )
+        person = store.create_client(
+            1,
+            client_element(
+                "Eva Åberg",
+                "19810922-1989",
+                "eva.aberg@example.se",
+                _address("Kungsgatan 3", "753 58", "Uppsala"),
+                1,
+                "Person",
+                payment_days=60,
+                delivery_type="Efaktura",
+                entry_ids=[],
+                active=False,
+            ),
+        )
+        return oy, person
+
+    def test_pull_realistic_clients_then_an_unchanged_run_writes_nothing(self):
+        self.company.kleer_customer_sync = "from_kleer"
+        self.assertTrue(self.sync("categories"))
+        Tag = self.env["res.partner.category"].with_company(self.company)
+        stockholm, alfa = (Tag.search([("kleer_entry_id", "=", e)]) for e in (10, 20))
+        self.assertEqual((stockholm.name, alfa.name), ("Stockholm", "Alfa"))
+        oy_id, person_id = self._realistic_clients()
+        self.assertTrue(self.sync())
+        oy, person = self.partner_of(oy_id), self.partner_of(person_id)
+        self.assertEqual(oy.category_id, stockholm | alfa)
+        self.assertEqual(oy.property_payment_term_id.line_ids.nb_days, 45)
+        self.assertEqual(oy.kleer_delivery_type, "Mail")
+        self.assertEqual(oy.kleer_currency_id, self.env.ref("base.EUR"))
+        self.assertEqual((oy.country_id, oy.vat), (self.env.ref("base.fi"), "FI20774740"))
+        self.assertTrue(oy.is_company and oy.active)
+        self.assertFalse(person.active)
+        self.assertFalse(person.is_company or person.vat or person.category_id)
+        self.assertEqual(person.company_registry, "19810922-1989")
+        self.assertEqual(person.property_payment_term_id.line_ids.nb_days, 60)
+        self.assertEqual(person.kleer_delivery_type, "Efaktura")
+        self.assertIn("4 created, 0 updated", self.state_message())
+        self.assertFalse(
+            self.env["kleer.log"].search([("direction", "=", "in"), ("level", "!=", "info")])
+        )
+        # Unchanged: nothing written, not even the inactive person.
+        self.env.flush_all()
+        self.env.cr.execute("SELECT max(write_date) FROM res_partner")
+        before = self.env.cr.fetchone()[0]
+        self.assertTrue(self.sync())
+        self.env.cr.execute("SELECT max(write_date) FROM res_partner")
+        self.assertEqual(self.env.cr.fetchone()[0], before, "an unchanged run writes nothing")
+        self.assertIn("0 created, 0 updated, 4 unchanged", self.state_message())
+
+    def test_odoo_vat_check_runs_only_for_numbers_not_known_to_pass(self):
+        """base_vat looks each VAT's country prefix up with a query; a number
+        known to pass (its prefix a country, its check digits right) is not
+        checked again, one Odoo refuses still is, and still gets its warning."""
+        if not hasattr(self.Partner, "_fix_vat_number"):
+            self.skipTest("base_vat is not installed")
+        self.company.kleer_customer_sync = "from_kleer"
+        self._realistic_clients()
+        refused = client_element(
+            "Müller GmbH",
+            "",
+            "einkauf@mueller.example.de",
+            _address("Hauptstraße 1", "10115", "Berlin", "Deutschland"),
+            1,
+            "Organisation",
+            vat_nr="DE136695977",  # DE136695976 with a wrong check digit
+            country_code="DE",
+        )
+        refused_id = self.sandbox.state.create_client(1, refused)
+        # Watched where base_vat defines it (a patch on the registry's class
+        # would read as a module changing Odoo's check).
+        from odoo.addons.base_vat.models.res_partner import ResPartner as VatPartner
+
+        with patch.object(
+            VatPartner, "_run_vat_test", autospec=True, wraps=VatPartner._run_vat_test
+        ) as run:
+            self.assertTrue(self.sync())
+        checked = {call.args[1] for call in run.call_args_list}
+        self.assertEqual(checked, {"DE136695977"}, "Kund AB's and Virtanen Oy's pass unchecked")
+        self.assertEqual(self.partner_of(201).vat, "SE556000111601")
+        logs = self.env["kleer.log"].search([("kleer_id", "=", refused_id)])
+        self.assertEqual([(log.level, log.state) for log in logs], [("warning", "open")])
 
     def test_the_same_failure_each_run_is_one_open_entry(self):
         self.company.kleer_customer_sync = "from_kleer"
