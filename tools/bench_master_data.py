@@ -345,9 +345,9 @@ def measure(label, registry, fn, use_tracemalloc=False):
     result = fn()
     seconds = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
+    statements = odoo.sql_db.sql_counter - sql0  # before the bench's own query below
     pg_pids = set(pg_pids) | set(postgres_pids(registry))
     pg_cpu = sum(cpu_seconds(pid) for pid in pg_pids) - pg0
-    statements = odoo.sql_db.sql_counter - sql0
     traced = None
     if use_tracemalloc:
         traced = tracemalloc.get_traced_memory()[1] / 2**20
