@@ -4,7 +4,8 @@ A Kleer product becomes or updates an Odoo product (matched by Kleer id,
 then by the foreign-id ``odoo-product-<id>`` the invoices push writes, then
 by internal reference = Kleer foreign-id). Mapped: name (never with a
 "[CODE] " prefix of the article number), sales price (öre ->
-company currency), unit (-> a unit of measure by name), type, VAT (-> the
+company currency; never onto a product priced in another currency, see
+product_push), unit (-> a unit of measure by name), type, VAT (-> the
 company's sales tax of that percentage) and account number (-> income
 account). A missing tax or account is a mapping error for a person to fix:
 the product is still taken in (invoice lines match on it), the record goes
@@ -307,6 +308,10 @@ class KleerSync(models.AbstractModel):
             vals, kleer_product_id=p.id, name=plain_name(vals["name"], product.default_code)
         )
         tax = vals.pop("taxes_id", None)
+        # Odoo's price in another currency (a shared product): left alone.
+        foreign_price = product._kleer_foreign_price(maps.company)
+        if foreign_price:
+            vals.pop("list_price")
         diff = {}
         for key, value in vals.items():
             current = product[key]
@@ -334,3 +339,5 @@ class KleerSync(models.AbstractModel):
                 ]
         if diff:
             product.write(diff)
+        if foreign_price and p.price:
+            product._kleer_log_foreign_price(maps.company, p.id, "in", p.price)

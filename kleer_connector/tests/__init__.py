@@ -18,3 +18,4 @@ from . import test_api_guesses
 from . import test_i18n
 from . import test_ui
 from . import test_tour
+from . import test_product_currency

@@ -71,7 +71,9 @@ class InvoiceCase(KleerCase):
         cls.vat25_incl = tax("Moms 25 % inkl.", 25, price_include_override="tax_included")
         cls.fixed_tax = tax("Miljöavgift", 5, amount_type="fixed")
 
-        Product = env["product.product"]
+        # The company's own products, priced in its kronor (a shared one
+        # would be priced in the main company's currency, USD here).
+        Product = env["product.product"].with_context(default_company_id=company.id)
         cls.consulting = Product.create(
             {"name": "Konsulttimme", "type": "service", "list_price": 1200}
         )
