@@ -21,5 +21,6 @@ from . import account_move_numbers
 from . import account_move_ocr
 from . import account_move_line
 from . import product_push
+from . import account_move_credit_wait
 from . import account_move_payment
 from . import kleer_sync_payments

@@ -19,3 +19,4 @@ from . import test_i18n
 from . import test_ui
 from . import test_tour
 from . import test_product_currency
+from . import test_credit_note_wait

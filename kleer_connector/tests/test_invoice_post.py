@@ -417,29 +417,6 @@ class TestInvoiceCreditNotes(InvoiceCase):
         debit = self.stored(invoice)
         self.assertIn(str(refund.kleer_invoice_id), str(debit.get("credit-invoices")))
 
-    def test_credit_note_refused_while_the_invoice_is_a_kleer_draft(self):
-        invoice = self.consulting_invoice()
-        self.process_queue()
-        refund = self.reverse(invoice)
-        self.process_queue()
-        self.assertEqual(refund.kleer_state, "failed")
-        self.assertEqual(self.job_of(refund).state, "failed")
-        log = self.open_log(refund)
-        self.assertEqual(len(log), 1)
-        self.assertIn("only a draft in Kleer", log.message)
-        self.assertIn("Certify it in Kleer, then press Reprocess", log.message)
-        self.assertEqual(len(self.invoice_puts()), 1, "the credit note was not sent")
-        # The accountant certifies the invoice in Kleer and reprocesses.
-        self.sandbox.state.certify_invoice(self.sandbox.company_id, invoice.kleer_invoice_id)
-        log.action_reprocess()
-        self.process_queue()
-        self.assertEqual(refund.kleer_state, "draft")
-        self.assertEqual(
-            self.last_invoice_xml().findtext("debit-invoice-nr"), str(invoice.kleer_invoice_nr)
-        )
-        self.assertTrue(invoice.kleer_certified)
-        self.assertTotalsEqual(refund)
-
     def test_credit_note_refused_when_the_invoice_is_not_in_kleer(self):
         self.company.kleer_enabled = False
         invoice = self.consulting_invoice()

@@ -1,0 +1,243 @@
+"""Credit notes that wait for their invoice to be certified in Kleer.
+
+Kleer credits certified invoices only (``debit-invoice-nr`` is the credited
+invoice's Kleer number). A credit note whose invoice is only a draft in
+Kleer (or is still on its way there) is no failure: its ``post`` job stays
+pending but not due (``error_kind`` "waiting"), the credit note shows
+"Waiting for its invoice", and nobody gets an activity. The job is made due
+again when the invoice-number cron sees the invoice certified (or deleted)
+in Kleer, when the invoice's own job reaches Kleer or is ignored, when a
+user presses Send to Kleer, and at the latest after ``WAIT_RECHECK``.
+Waking a job only sets its ``next_try``: the queue's claim still runs it
+once, and its handler reads the invoice in Kleer again before it sends.
+"""
+
+from datetime import timedelta
+
+from odoo import api, fields, models
+
+from ..kleer_api import KleerNotFound
+from .kleer_job import CONCURRENCY_ERRORS
+from .tools import own_cursor
+
+WAIT_RECHECK = timedelta(days=1)  # a waiting credit note looks again by itself
+WAITING = "waiting"  # error_kind of a job that waits, not failed
+
+
+class KleerWaitForOriginal(Exception):  # noqa: N818 - a state, not an error
+    """The credited invoice is not certified in Kleer yet: wait for it."""
+
+    def __init__(self, origin, certify_only):
+        self.origin_name = origin.display_name
+        # True: in Kleer as a draft; False: not in Kleer yet (on its way).
+        self.certify_only = certify_only
+        super().__init__(f"waiting for {origin.display_name} to be certified in Kleer")
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    kleer_state = fields.Selection(
+        selection_add=[(WAITING, "Waiting for its invoice")],
+        ondelete={WAITING: "set null"},
+    )
+
+    def _kleer_debit_invoice_nr(self, company, run):
+        """Wait (see the module) while the credited invoice is a draft in
+        Kleer or still on its way there; refuse one deleted in Kleer."""
+        origin = self.reversed_entry_id.with_env(self.env)
+        if origin and not origin.kleer_invoice_id and origin._kleer_open_post_job():
+            raise KleerWaitForOriginal(origin, certify_only=False)
+        if origin.kleer_invoice_id and not (origin.kleer_certified and origin.kleer_invoice_nr):
+            # Perhaps certified in Kleer since it was sent as a draft.
+            try:
+                remote = run.client(company).invoice(origin.kleer_invoice_id)
+            except KleerNotFound:
+                remote = None
+            if remote is None or remote.disabled:
+                self._kleer_refuse(
+                    self.env._(
+                        "it credits %(inv)s, which was deleted in Kleer (Kleer id %(id)s): "
+                        "there is nothing there to credit. Credit it in Kleer by hand if "
+                        "needed, then press Ignore on this credit note.",
+                        inv=origin.display_name,
+                        id=origin.kleer_invoice_id,
+                    )
+                )
+            if not (remote.certified and remote.invoice_nr):
+                raise KleerWaitForOriginal(origin, certify_only=True)
+            origin._kleer_store(origin.kleer_invoice_id, remote)
+            origin.kleer_state = "certified"
+        return super()._kleer_debit_invoice_nr(company, run)
+
+    def _kleer_open_post_job(self):
+        self.ensure_one()
+        return (
+            self.env["kleer.job"]
+            .sudo()
+            .search_count(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "=", self.id),
+                    ("operation", "=", "post"),
+                    ("state", "in", ("pending", "sending", "failed")),
+                ],
+                limit=1,
+            )
+        )
+
+    def _kleer_on_job_state(self, job, state, message=None):
+        if state != WAITING:
+            super()._kleer_on_job_state(job, state, message)
+            if state in ("draft", "certified", "ignored"):
+                # These invoices reached Kleer or will not: their credit
+                # notes look again now (in this transaction, so they see it).
+                self.env["kleer.job"]._kleer_wake(self._kleer_waiting_credit_note_jobs())
+            return
+        for move in self:
+            move.write({"kleer_state": WAITING, "kleer_last_error": False})
+            if move.kleer_activity_id.exists().active:
+                # A person was asked to act on an earlier failure: no longer.
+                move.kleer_activity_id.action_feedback(feedback=message or job.last_error)
+                move.kleer_activity_id = False
+            if message:
+                move.message_post(body=message, subtype_xmlid="mail.mt_note")
+
+    def _kleer_waiting_credit_note_jobs(self):
+        """Waiting ``post`` jobs of the credit notes of these invoices."""
+        refunds = self.env["account.move"].sudo().search([("reversed_entry_id", "in", self.ids)])
+        if not refunds:
+            return self.env["kleer.job"]
+        return self.env["kleer.job"]._kleer_waiting_jobs(refunds)
+
+    def _compute_kleer_retry_note(self):
+        super()._compute_kleer_retry_note()
+        waiting = self.filtered(lambda m: m.kleer_state == WAITING)
+        if not waiting:
+            return
+        jobs = self.env["kleer.job"]._kleer_waiting_jobs(waiting)
+        by_move = {job.res_id: job for job in jobs}
+        for move in waiting:
+            job = by_move.get(move.id)
+            move.kleer_retry_note = job.last_error if job else False
+
+    @api.model
+    def _kleer_fetch_invoice_numbers(self, company, client):
+        found = super()._kleer_fetch_invoice_numbers(company, client)
+        self._kleer_wake_for_certified(company, client)
+        return found
+
+    @api.model
+    def _kleer_wake_for_certified(self, company, client):
+        """Wake the waiting credit notes whose invoice Kleer now shows
+        certified (or deleted), reading Kleer's invoices of those dates
+        page by page."""
+        jobs = (
+            self.env["kleer.job"]
+            .sudo()
+            .search(
+                [
+                    ("company_id", "=", company.id),
+                    ("res_model", "=", "account.move"),
+                    ("operation", "=", "post"),
+                    ("state", "=", "pending"),
+                    ("error_kind", "=", WAITING),
+                ]
+            )
+        )
+        refunds = self.browse(jobs.mapped("res_id")).exists()
+        origins = refunds.reversed_entry_id.filtered("kleer_invoice_id")
+        if not origins:
+            return
+        waiting = {origin.kleer_invoice_id: origin for origin in origins}
+        dates = origins.mapped("invoice_date")
+        ready = self.browse()
+        for invoice in client.iter_invoices(filter="all", date_from=min(dates), date_to=max(dates)):
+            origin = waiting.get(invoice.id)
+            if origin and ((invoice.certified and invoice.invoice_nr) or invoice.disabled):
+                ready |= waiting.pop(invoice.id)
+            if not waiting:
+                break
+        jobs = jobs.filtered(lambda j: self.browse(j.res_id).reversed_entry_id in ready)
+        self.env["kleer.job"]._kleer_wake(jobs, own_transaction=True)
+
+
+class KleerJob(models.Model):
+    _inherit = "kleer.job"
+
+    @api.model
+    def _kleer_waiting_jobs(self, records):
+        return self.sudo().search(
+            [
+                ("res_model", "=", records._name),
+                ("res_id", "in", records.ids),
+                ("operation", "=", "post"),
+                ("state", "=", "pending"),
+                ("error_kind", "=", WAITING),
+            ]
+        )
+
+    @api.model
+    def _kleer_wake(self, jobs, own_transaction=False):
+        """Make waiting jobs due now. In a transaction of its own (for a
+        cron): a job a worker or a user takes at the same moment is being
+        looked at anyway, so a conflict is no loss."""
+        if not jobs:
+            return
+        if own_transaction:
+            try:
+                with own_cursor(self.env) as env:
+                    env.cr.execute(
+                        "UPDATE kleer_job SET next_try = NULL WHERE id IN %s "
+                        "AND state = 'pending' AND error_kind = %s",
+                        (tuple(jobs.ids), WAITING),
+                        log_exceptions=False,
+                    )
+            except CONCURRENCY_ERRORS:
+                return
+            jobs.invalidate_recordset(["next_try"])
+        else:
+            jobs.write({"next_try": False})
+        self._trigger_queue()
+
+    @api.model
+    def _enqueue(self, records, operation, company=None, direction="out", priority=10):
+        # Send to Kleer on a waiting credit note: look again now.
+        jobs = super()._enqueue(records, operation, company, direction, priority)
+        waiting = jobs.filtered(lambda j: j.state == "pending" and j.error_kind == WAITING)
+        if waiting:
+            waiting.write({"next_try": False})
+        return jobs
+
+    def _fail(self, exc, run):
+        if not isinstance(exc, KleerWaitForOriginal):
+            return super()._fail(exc, run)
+        if exc.certify_only:
+            message = self.env._(
+                "Waiting for %(invoice)s to be certified in Kleer: Kleer credits certified "
+                "invoices only. This credit note is sent as soon as it is.",
+                invoice=exc.origin_name,
+            )
+        else:
+            message = self.env._(
+                "Waiting for %(invoice)s to reach Kleer and be certified there: Kleer credits "
+                "certified invoices only. This credit note is sent as soon as it is.",
+                invoice=exc.origin_name,
+            )
+        changed = self.error_kind != WAITING or self.last_error != message
+        self.write(
+            {
+                "state": "pending",
+                "next_try": fields.Datetime.now() + WAIT_RECHECK,
+                "error_kind": WAITING,
+                "last_error": message,
+                "attempts": 0,  # waiting is not trying: a later retry has its full budget
+            }
+        )
+        self._set_target_state(WAITING, message if changed else None)
+        self._commit()
+        if changed:
+            self.env["kleer.log"]._log_isolated(
+                self._log_vals(level="info", state="done", message=message)
+            )
+        return None
