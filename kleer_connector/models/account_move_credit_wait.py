@@ -17,7 +17,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 
 from ..kleer_api import KleerNotFound
-from .kleer_job import CONCURRENCY_ERRORS
+from .errors import CONCURRENCY_ERRORS
 from .tools import own_cursor
 
 WAIT_RECHECK = timedelta(days=1)  # a waiting credit note looks again by itself
@@ -43,13 +43,33 @@ class AccountMove(models.Model):
     )
 
     def _kleer_debit_invoice_nr(self, company, run):
-        """Wait (see the module) while the credited invoice is a draft in
-        Kleer or still on its way there; refuse one deleted in Kleer."""
+        """Invoice number in Kleer of the invoice this credit note credits.
+        Waits (see the module) while that invoice is a draft in Kleer or
+        still on its way there; refuses when it is not, or no longer, there."""
         origin = self.reversed_entry_id.with_env(self.env)
-        if origin and not origin.kleer_invoice_id and origin._kleer_open_post_job():
-            raise KleerWaitForOriginal(origin, certify_only=False)
-        if origin.kleer_invoice_id and not (origin.kleer_certified and origin.kleer_invoice_nr):
-            # Perhaps certified in Kleer since it was sent as a draft.
+        if not origin:
+            self._kleer_refuse(
+                self.env._(
+                    "Kleer needs the invoice a credit note credits, and this credit note has none. "
+                    "Create it from the invoice (Credit Note button on the invoice) and send that "
+                    "one."
+                )
+            )
+        if not origin.kleer_invoice_id:
+            if origin._kleer_open_post_job():
+                raise KleerWaitForOriginal(origin, certify_only=False)
+            self._kleer_refuse(
+                self.env._(
+                    "it credits %(inv)s, which is not in Kleer. Send %(inv)s to Kleer (Send to "
+                    "Kleer "
+                    "button) and have it certified there, then press Reprocess on this credit "
+                    "note.",
+                    inv=origin.display_name,
+                )
+            )
+        if not origin.kleer_certified or not origin.kleer_invoice_nr:
+            # Perhaps certified in Kleer since it was sent as a draft, or its
+            # number not fetched yet.
             try:
                 remote = run.client(company).invoice(origin.kleer_invoice_id)
             except KleerNotFound:
@@ -68,7 +88,7 @@ class AccountMove(models.Model):
                 raise KleerWaitForOriginal(origin, certify_only=True)
             origin._kleer_store(origin.kleer_invoice_id, remote)
             origin.kleer_state = "certified"
-        return super()._kleer_debit_invoice_nr(company, run)
+        return origin.kleer_invoice_nr
 
     def _kleer_open_post_job(self):
         self.ensure_one()

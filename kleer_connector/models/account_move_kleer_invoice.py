@@ -143,48 +143,6 @@ class AccountMove(models.Model):
             self._kleer_refuse(_("the exchange rate of %(c)s is zero.", c=code))
         return code, round(Decimal(1) / _dec(rate), RATE_DIGITS).normalize()
 
-    def _kleer_debit_invoice_nr(self, company, run):
-        """Invoice number in Kleer of the invoice this credit note credits."""
-        origin = self.reversed_entry_id
-        if not origin:
-            self._kleer_refuse(
-                _(
-                    "Kleer needs the invoice a credit note credits, and this credit note has none. "
-                    "Create it from the invoice (Credit Note button on the invoice) and send that "
-                    "one."
-                )
-            )
-        origin = origin.with_env(self.env)
-        if not origin.kleer_invoice_id:
-            self._kleer_refuse(
-                _(
-                    "it credits %(inv)s, which is not in Kleer. Send %(inv)s to Kleer (Send to "
-                    "Kleer "
-                    "button) and have it certified there, then press Reprocess on this credit "
-                    "note.",
-                    inv=origin.display_name,
-                )
-            )
-        if not origin.kleer_certified or not origin.kleer_invoice_nr:
-            # Perhaps certified in Kleer since it was sent as a draft, or
-            # its number not fetched yet.
-            remote = run.client(company).invoice(origin.kleer_invoice_id)
-            if remote.certified:
-                origin._kleer_store(origin.kleer_invoice_id, remote)
-                origin.kleer_state = "certified"
-        if not origin.kleer_certified or not origin.kleer_invoice_nr:
-            self._kleer_refuse(
-                _(
-                    "it credits %(inv)s, which is only a draft in Kleer (Kleer id %(id)s): Kleer "
-                    "credits "
-                    "certified invoices only. Certify it in Kleer, then press Reprocess on this "
-                    "credit note.",
-                    inv=origin.display_name,
-                    id=origin.kleer_invoice_id,
-                )
-            )
-        return origin.kleer_invoice_nr
-
     def _kleer_client_id(self, company, run, job=None):
         partner = self.commercial_partner_id.with_company(company)
         return partner._kleer_ensure_client(company, run, job=job)

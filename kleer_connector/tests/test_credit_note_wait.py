@@ -9,7 +9,7 @@ import time
 from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import Form, tagged
 
-from ..models.kleer_job import CONCURRENCY_ERRORS
+from ..models.errors import CONCURRENCY_ERRORS
 from ..models.tools import own_cursor
 from .test_invoice_common import InvoiceCase
 from .test_queue_exactly_once import InvoiceRealCase, billing_user
