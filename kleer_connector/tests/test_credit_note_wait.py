@@ -7,7 +7,7 @@ import threading
 import time
 
 from odoo import SUPERUSER_ID, api, fields
-from odoo.tests import Form, tagged
+from odoo.tests import tagged
 
 from ..models.errors import CONCURRENCY_ERRORS
 from ..models.tools import own_cursor
@@ -17,19 +17,6 @@ from .test_queue_exactly_once import InvoiceRealCase, billing_user
 
 @tagged("post_install", "-at_install")
 class TestCreditNoteWaits(InvoiceCase):
-    def reverse(self, move):
-        wizard = Form(
-            self.env["account.move.reversal"].with_context(
-                active_model="account.move", active_ids=move.ids
-            )
-        )
-        wizard.reason = "Returned"
-        wizard.journal_id = move.journal_id
-        action = wizard.save().refund_moves()
-        refund = self.env["account.move"].browse(action["res_id"])
-        refund.action_post()
-        return refund
-
     def numbers_cron(self):
         self.env["account.move"]._cron_kleer_invoice_numbers()
         self.env.invalidate_all()
@@ -38,9 +25,7 @@ class TestCreditNoteWaits(InvoiceCase):
         return [body for body in move.message_ids.mapped("body") if text in body]
 
     def waiting_refund(self):
-        invoice = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 2, "taxes": self.vat25}]
-        )
+        invoice = self.consulting_invoice(quantity=2)
         self.process_queue()
         self.assertEqual(invoice.kleer_state, "draft")
         refund = self.reverse(invoice)
@@ -128,9 +113,7 @@ class TestCreditNoteWaits(InvoiceCase):
         self.assertEqual(len(self.invoice_puts()), 1)
 
     def test_waits_for_its_invoice_on_the_way_and_fails_when_it_is_ignored(self):
-        invoice = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
+        invoice = self.consulting_invoice()
         refund = self.reverse(invoice)
         # The credit note's job runs first: its invoice is still queued.
         self.process_queue(job_ids=self.job_of(refund).ids)
@@ -167,9 +150,7 @@ class TestCreditNoteWaits(InvoiceCase):
                 }
             )
         )
-        invoice = self.make_invoice(
-            [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
-        )
+        invoice = self.consulting_invoice()
         self.process_queue()
         admin_env = self.env
         self.env = admin_env(user=anna, context=dict(admin_env.context, lang="sv_SE"))

@@ -140,6 +140,20 @@ class InvoiceCase(KleerCase):
             **header,
         )
 
+    def reverse(self, move):
+        """A confirmed credit note of ``move``, made with its Credit Note button."""
+        wizard = Form(
+            self.env["account.move.reversal"].with_context(
+                active_model="account.move", active_ids=move.ids
+            )
+        )
+        wizard.reason = "Returned"
+        wizard.journal_id = move.journal_id
+        action = wizard.save().refund_moves()
+        refund = self.env["account.move"].browse(action["res_id"])
+        refund.action_post()
+        return refund
+
     def make_invoice(self, lines, move_type="out_invoice", partner=None, post=True, **header):
         form = Form(self.env["account.move"].with_context(default_move_type=move_type))
         form.partner_id = partner or self.customer

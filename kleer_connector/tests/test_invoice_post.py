@@ -6,7 +6,7 @@ from decimal import Decimal
 from unittest.mock import patch
 
 from odoo import Command, sql_db
-from odoo.tests import Form, tagged
+from odoo.tests import tagged
 from odoo.tools import config
 
 from ..kleer_api import ocr
@@ -385,19 +385,6 @@ class TestInvoiceTotals(InvoiceCase):
 
 @tagged("post_install", "-at_install")
 class TestInvoiceCreditNotes(InvoiceCase):
-    def reverse(self, move):
-        wizard = Form(
-            self.env["account.move.reversal"].with_context(
-                active_model="account.move", active_ids=move.ids
-            )
-        )
-        wizard.reason = "Returned"
-        wizard.journal_id = move.journal_id
-        action = wizard.save().refund_moves()
-        refund = self.env["account.move"].browse(action["res_id"])
-        refund.action_post()
-        return refund
-
     def test_credit_note_of_a_certified_invoice(self):
         self.company.kleer_invoice_mode = "certified"
         invoice = self.make_invoice(
