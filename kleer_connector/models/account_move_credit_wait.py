@@ -16,22 +16,11 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 
-from ..kleer_api import KleerNotFound
-from .errors import CONCURRENCY_ERRORS
+from .errors import CONCURRENCY_ERRORS, KleerWaitForOriginal
 from .tools import own_cursor
 
 WAIT_RECHECK = timedelta(days=1)  # a waiting credit note looks again by itself
 WAITING = "waiting"  # error_kind of a job that waits, not failed
-
-
-class KleerWaitForOriginal(Exception):  # noqa: N818 - a state, not an error
-    """The credited invoice is not certified in Kleer yet: wait for it."""
-
-    def __init__(self, origin, certify_only):
-        self.origin_name = origin.display_name
-        # True: in Kleer as a draft; False: not in Kleer yet (on its way).
-        self.certify_only = certify_only
-        super().__init__(f"waiting for {origin.display_name} to be certified in Kleer")
 
 
 class AccountMove(models.Model):
@@ -41,70 +30,6 @@ class AccountMove(models.Model):
         selection_add=[(WAITING, "Waiting for its invoice")],
         ondelete={WAITING: "set null"},
     )
-
-    def _kleer_debit_invoice_nr(self, company, run):
-        """Invoice number in Kleer of the invoice this credit note credits.
-        Waits (see the module) while that invoice is a draft in Kleer or
-        still on its way there; refuses when it is not, or no longer, there."""
-        origin = self.reversed_entry_id.with_env(self.env)
-        if not origin:
-            self._kleer_refuse(
-                self.env._(
-                    "Kleer needs the invoice a credit note credits, and this credit note has none. "
-                    "Create it from the invoice (Credit Note button on the invoice) and send that "
-                    "one."
-                )
-            )
-        if not origin.kleer_invoice_id:
-            if origin._kleer_open_post_job():
-                raise KleerWaitForOriginal(origin, certify_only=False)
-            self._kleer_refuse(
-                self.env._(
-                    "it credits %(inv)s, which is not in Kleer. Send %(inv)s to Kleer (Send to "
-                    "Kleer "
-                    "button) and have it certified there, then press Reprocess on this credit "
-                    "note.",
-                    inv=origin.display_name,
-                )
-            )
-        if not origin.kleer_certified or not origin.kleer_invoice_nr:
-            # Perhaps certified in Kleer since it was sent as a draft, or its
-            # number not fetched yet.
-            try:
-                remote = run.client(company).invoice(origin.kleer_invoice_id)
-            except KleerNotFound:
-                remote = None
-            if remote is None or remote.disabled:
-                self._kleer_refuse(
-                    self.env._(
-                        "it credits %(inv)s, which was deleted in Kleer (Kleer id %(id)s): "
-                        "there is nothing there to credit. Credit it in Kleer by hand if "
-                        "needed, then press Ignore on this credit note.",
-                        inv=origin.display_name,
-                        id=origin.kleer_invoice_id,
-                    )
-                )
-            if not (remote.certified and remote.invoice_nr):
-                raise KleerWaitForOriginal(origin, certify_only=True)
-            origin._kleer_store(origin.kleer_invoice_id, remote)
-            origin.kleer_state = "certified"
-        return origin.kleer_invoice_nr
-
-    def _kleer_open_post_job(self):
-        self.ensure_one()
-        return (
-            self.env["kleer.job"]
-            .sudo()
-            .search_count(
-                [
-                    ("res_model", "=", self._name),
-                    ("res_id", "=", self.id),
-                    ("operation", "=", "post"),
-                    ("state", "in", ("pending", "sending", "failed")),
-                ],
-                limit=1,
-            )
-        )
 
     def _kleer_on_job_state(self, job, state, message=None):
         if state != WAITING:

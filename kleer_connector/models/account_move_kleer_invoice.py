@@ -10,11 +10,11 @@ from odoo import _, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import html2plaintext
 
-from ..kleer_api import ocr, rowplan
+from ..kleer_api import KleerNotFound, ocr, rowplan
 from ..kleer_api import types as kt
 from ..kleer_api.money import to_decimal, to_ore
 from .account_move import KLEER_MOVE_TYPES
-from .errors import KleerMappingError
+from .errors import KleerMappingError, KleerWaitForOriginal
 
 _logger = logging.getLogger(__name__)
 
@@ -142,6 +142,70 @@ class AccountMove(models.Model):
         if not rate:
             self._kleer_refuse(_("the exchange rate of %(c)s is zero.", c=code))
         return code, round(Decimal(1) / _dec(rate), RATE_DIGITS).normalize()
+
+    def _kleer_debit_invoice_nr(self, company, run):
+        """Invoice number in Kleer of the invoice this credit note credits.
+        Waits (see account_move_credit_wait.py) while that invoice is a draft in Kleer or
+        still on its way there; refuses when it is not, or no longer, there."""
+        origin = self.reversed_entry_id.with_env(self.env)
+        if not origin:
+            self._kleer_refuse(
+                self.env._(
+                    "Kleer needs the invoice a credit note credits, and this credit note has none. "
+                    "Create it from the invoice (Credit Note button on the invoice) and send that "
+                    "one."
+                )
+            )
+        if not origin.kleer_invoice_id:
+            if origin._kleer_open_post_job():
+                raise KleerWaitForOriginal(origin, certify_only=False)
+            self._kleer_refuse(
+                self.env._(
+                    "it credits %(inv)s, which is not in Kleer. Send %(inv)s to Kleer (Send to "
+                    "Kleer "
+                    "button) and have it certified there, then press Reprocess on this credit "
+                    "note.",
+                    inv=origin.display_name,
+                )
+            )
+        if not origin.kleer_certified or not origin.kleer_invoice_nr:
+            # Perhaps certified in Kleer since it was sent as a draft, or its
+            # number not fetched yet.
+            try:
+                remote = run.client(company).invoice(origin.kleer_invoice_id)
+            except KleerNotFound:
+                remote = None
+            if remote is None or remote.disabled:
+                self._kleer_refuse(
+                    self.env._(
+                        "it credits %(inv)s, which was deleted in Kleer (Kleer id %(id)s): "
+                        "there is nothing there to credit. Credit it in Kleer by hand if "
+                        "needed, then press Ignore on this credit note.",
+                        inv=origin.display_name,
+                        id=origin.kleer_invoice_id,
+                    )
+                )
+            if not (remote.certified and remote.invoice_nr):
+                raise KleerWaitForOriginal(origin, certify_only=True)
+            origin._kleer_store(origin.kleer_invoice_id, remote)
+            origin.kleer_state = "certified"
+        return origin.kleer_invoice_nr
+
+    def _kleer_open_post_job(self):
+        self.ensure_one()
+        return (
+            self.env["kleer.job"]
+            .sudo()
+            .search_count(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "=", self.id),
+                    ("operation", "=", "post"),
+                    ("state", "in", ("pending", "sending", "failed")),
+                ],
+                limit=1,
+            )
+        )
 
     def _kleer_client_id(self, company, run, job=None):
         partner = self.commercial_partner_id.with_company(company)

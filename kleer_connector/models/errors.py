@@ -21,3 +21,14 @@ class KleerMappingError(UserError):
 class KleerUnknownOperation(Exception):
     """A job whose (model, operation) is not in ``OPERATIONS``: a bug in the
     code that queued it, never run."""
+
+
+class KleerWaitForOriginal(Exception):  # noqa: N818 - a state, not an error
+    """The credited invoice is not certified in Kleer yet: the credit note
+    waits for it (account_move_credit_wait.py), not a failure."""
+
+    def __init__(self, origin, certify_only):
+        self.origin_name = origin.display_name
+        # True: in Kleer as a draft; False: not in Kleer yet (on its way).
+        self.certify_only = certify_only
+        super().__init__(f"waiting for {origin.display_name} to be certified in Kleer")
