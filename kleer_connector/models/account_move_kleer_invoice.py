@@ -145,22 +145,24 @@ class AccountMove(models.Model):
 
     def _kleer_debit_invoice_nr(self, company, run):
         """Invoice number in Kleer of the invoice this credit note credits.
-        Waits (see account_move_credit_wait.py) while that invoice is a draft in Kleer or
-        still on its way there; refuses when it is not, or no longer, there."""
-        origin = self.reversed_entry_id.with_env(self.env)
+        Waits (account_move_credit_wait.py) while that invoice is a draft in
+        Kleer or still on its way there; refuses when it is not, or no
+        longer, there."""
+        origin = self.reversed_entry_id
         if not origin:
             self._kleer_refuse(
-                self.env._(
+                _(
                     "Kleer needs the invoice a credit note credits, and this credit note has none. "
                     "Create it from the invoice (Credit Note button on the invoice) and send that "
                     "one."
                 )
             )
+        origin = origin.with_env(self.env)
         if not origin.kleer_invoice_id:
             if origin._kleer_open_post_job():
                 raise KleerWaitForOriginal(origin, certify_only=False)
             self._kleer_refuse(
-                self.env._(
+                _(
                     "it credits %(inv)s, which is not in Kleer. Send %(inv)s to Kleer (Send to "
                     "Kleer "
                     "button) and have it certified there, then press Reprocess on this credit "
@@ -169,8 +171,8 @@ class AccountMove(models.Model):
                 )
             )
         if not origin.kleer_certified or not origin.kleer_invoice_nr:
-            # Perhaps certified in Kleer since it was sent as a draft, or its
-            # number not fetched yet.
+            # Perhaps certified in Kleer since it was sent as a draft, or
+            # its number not fetched yet.
             try:
                 remote = run.client(company).invoice(origin.kleer_invoice_id)
             except KleerNotFound:
