@@ -202,9 +202,24 @@ def test_dropped_connection_on_read_is_transient(client, sb):
 
 
 def test_unreachable_is_transient():
-    c = KleerClient("http://127.0.0.1:9/v1", 1, "t", timeout=(1, 1))
-    with pytest.raises(errors.KleerTransientError):
+    c = KleerClient("http://127.0.0.1:9/v1", 1, "token-x", timeout=(1, 1))
+    with pytest.raises(errors.KleerTransientError) as exc:
         c.me()
+    # The cause alone, for texts that say "could not be reached" themselves.
+    assert exc.value.detail == "Connection refused"
+    assert "could not be reached" in str(exc.value)
+
+
+def test_refusal_detail_is_kleers_own_words(client, sb):
+    sb.faults.add("status", method="GET", path="^/info$", status=400, message="Fel i anropet")
+    with pytest.raises(errors.KleerValidationError) as exc:
+        client.company_info()
+    assert exc.value.detail == "Fel i anropet"
+    # Like the message, without the token when Kleer echoes it.
+    sb.faults.add("status", method="GET", path="^/info$", status=400, message=client._token)
+    with pytest.raises(errors.KleerValidationError) as exc:
+        client.company_info()
+    assert client._token not in exc.value.detail
 
 
 def test_unreachable_write_is_transient_not_unknown():

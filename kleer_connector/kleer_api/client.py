@@ -221,11 +221,14 @@ class KleerClient:
             raise
         except requests.exceptions.SSLError as exc:
             raise self._error(
-                KleerTLSError, f"TLS error talking to Kleer: {exc}", exchange
+                KleerTLSError, f"TLS error talking to Kleer: {exc}", exchange, detail=_cause(exc)
             ) from exc
         except requests.exceptions.ConnectTimeout as exc:
             raise self._error(
-                KleerTransientError, f"Kleer could not be reached in time: {exc}", exchange
+                KleerTransientError,
+                f"Kleer could not be reached in time: {exc}",
+                exchange,
+                detail=_cause(exc),
             ) from exc
         except requests.exceptions.ReadTimeout as exc:
             if is_write:
@@ -235,7 +238,10 @@ class KleerClient:
                     exchange,
                 ) from exc
             raise self._error(
-                KleerTransientError, f"Kleer did not answer in time: {exc}", exchange
+                KleerTransientError,
+                f"Kleer did not answer in time: {exc}",
+                exchange,
+                detail=_cause(exc),
             ) from exc
         except requests.exceptions.ConnectionError as exc:
             if is_write and not _never_sent(exc):
@@ -246,11 +252,17 @@ class KleerClient:
                     exchange,
                 ) from exc
             raise self._error(
-                KleerTransientError, f"Kleer could not be reached: {exc}", exchange
+                KleerTransientError,
+                f"Kleer could not be reached: {exc}",
+                exchange,
+                detail=_cause(exc),
             ) from exc
         except requests.exceptions.RequestException as exc:
             raise self._error(
-                KleerTransientError, f"HTTP error talking to Kleer: {exc}", exchange
+                KleerTransientError,
+                f"HTTP error talking to Kleer: {exc}",
+                exchange,
+                detail=_cause(exc),
             ) from exc
         finally:
             exchange.seconds = round(time.monotonic() - started, 3)
@@ -308,6 +320,8 @@ class KleerClient:
     def _error(self, cls, message, exchange, **kw):
         # Texts built from exceptions or from Kleer's answer may hold the
         # token (an echoing server, a header error): remove it at the source.
+        if kw.get("detail"):
+            kw["detail"] = redact(kw["detail"], self._token)
         return cls(
             redact(message, self._token),
             method=exchange.method,
@@ -338,21 +352,28 @@ class KleerClient:
         detail = kleer_message or _short(raw)
         if status == 401:
             return self._error(
-                KleerAuthError, f"Kleer refused the API token (401): {detail}", exchange
+                KleerAuthError,
+                f"Kleer refused the API token (401): {detail}",
+                exchange,
+                detail=detail,
             )
         if status == 403:
             return self._error(
                 KleerPermissionError,
                 f"The token has no access to this Kleer company or action (403): {detail}",
                 exchange,
+                detail=detail,
             )
         if status == 404:
-            return self._error(KleerNotFound, f"Not found in Kleer (404): {detail}", exchange)
+            return self._error(
+                KleerNotFound, f"Not found in Kleer (404): {detail}", exchange, detail=detail
+            )
         if status == 429:
             return self._error(
                 KleerRateLimited,
                 f"Kleer asks to slow down (429): {detail}",
                 exchange,
+                detail=detail,
                 retry_after=_retry_after(headers.get("Retry-After")),
             )
         if status >= 500:
@@ -360,10 +381,14 @@ class KleerClient:
                 KleerTransientError,
                 f"Kleer had an error ({status}): {detail}",
                 exchange,
+                detail=detail,
                 retry_after=_retry_after(headers.get("Retry-After")),
             )
         return self._error(
-            KleerValidationError, f"Kleer refused the request ({status}): {detail}", exchange
+            KleerValidationError,
+            f"Kleer refused the request ({status}): {detail}",
+            exchange,
+            detail=detail,
         )
 
     def _get(self, path, tag, params=None):
@@ -663,6 +688,24 @@ def _retry_after(value):
     except InvalidHeader:
         return None
     return min(math.ceil(seconds), RETRY_AFTER_MAX)
+
+
+def _cause(exc, limit=200):
+    """The network's own reason for ``exc`` ("Connection refused", "timed
+    out"), else its text, shortened: what a person can act on."""
+    stack, seen = [exc], set()
+    while stack:
+        cur = stack.pop()
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.strerror:
+            return cur.strerror
+        stack.append(getattr(cur, "reason", None))
+        stack.append(cur.__cause__ or cur.__context__)
+        stack.extend(a for a in cur.args if isinstance(a, BaseException))
+    text = str(exc)
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 def _short(raw, limit=300):

@@ -26,9 +26,13 @@ class KleerError(Exception):
         request_body=None,
         response_body=None,
         retry_after=None,
+        detail=None,
     ):
         super().__init__(message)
         self.message = message
+        # The cause alone (Kleer's own words, the network's reason), without
+        # the sentence around it: for texts that give their own reason.
+        self.detail = detail
         self.status = status
         self.method = method
         self.url = url

@@ -24,3 +24,4 @@ from . import product_push
 from . import account_move_credit_wait
 from . import account_move_payment
 from . import kleer_sync_payments
+from . import default_product

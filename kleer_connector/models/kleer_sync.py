@@ -60,7 +60,13 @@ class KleerSync(models.AbstractModel):
 
     @api.model
     def _run_sync(self, name, company):
-        """Run one sync for one company on a cursor of its own (syncs commit
+        return self._run_sync_report(name, company)[0]
+
+    @api.model
+    def _run_sync_report(self, name, company):
+        """(True, False or None as ``_run_sync``, the run's message).
+
+        Run one sync for one company on a cursor of its own (syncs commit
         in slices). A failure of the whole run (Kleer down, bad token) lands
         in the log and the cron goes on with the next company. Runs are
         exclusive per (company, sync): two at once (the cron and "Sync now")
@@ -74,8 +80,7 @@ class KleerSync(models.AbstractModel):
         try:
             with try_advisory_lock(self.env, f"kleer.sync:{company.id}:{name}") as locked:
                 if not locked:
-                    self._note_skipped(name, company)
-                    return None
+                    return None, self._note_skipped(name, company)
                 try:
                     with own_cursor(self.env) as env:
                         sync = self.with_env(env).with_company(company)
@@ -90,7 +95,7 @@ class KleerSync(models.AbstractModel):
                             "last_message": company._kleer_redact(str(exc))[:200],
                         },
                     )
-                    return False
+                    return False, self._run_failure_text(company, exc)
                 self._save_state_isolated(
                     company,
                     name,
@@ -99,7 +104,19 @@ class KleerSync(models.AbstractModel):
         finally:
             run.close()
             self.env.invalidate_all()
-        return True
+        return True, message
+
+    @api.model
+    def _run_failure_text(self, company, exc):
+        """What a person reads of a failed run: the reason once, then what to do."""
+        from ..kleer_api import KleerError
+
+        if isinstance(exc, KleerError):
+            return company._kleer_explain(exc, company.sudo().kleer_token)
+        return self.env._(
+            "%(error)s. See the Kleer sync log for the details.",
+            error=company._kleer_redact(str(exc) or exc.__class__.__name__),
+        )
 
     @api.model
     def _note_skipped(self, name, company):
@@ -118,6 +135,7 @@ class KleerSync(models.AbstractModel):
                 "message": message,
             }
         )
+        return message
 
     @api.model
     def _save_state_isolated(self, company, name, vals):

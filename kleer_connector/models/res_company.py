@@ -34,6 +34,15 @@ WRITE_VERBS = [
 
 _logger = logging.getLogger(__name__)
 
+ENVIRONMENTS = [
+    ("production", "Production (api.kleer.se)"),
+    ("test", "Kleer test environment"),
+    ("custom", "Custom URL (e.g. the Kleer sandbox)"),
+]
+# Where the connector connects, and as whom: Test connection tries them
+# before they are saved (res_config_settings.py).
+CONNECTION_FIELDS = ("kleer_environment", "kleer_base_url", "kleer_company_id", "kleer_token")
+
 # Settings that turn a sync's cron on: (company field, cron xml id).
 SYNC_CRONS = [
     ("kleer_customer_sync", "kleer_connector.cron_sync_customers"),
@@ -50,11 +59,7 @@ class ResCompany(models.Model):
 
     kleer_enabled = fields.Boolean("Kleer connection active")
     kleer_environment = fields.Selection(
-        [
-            ("production", "Production (api.kleer.se)"),
-            ("test", "Kleer test environment"),
-            ("custom", "Custom URL (e.g. the Kleer sandbox)"),
-        ],
+        ENVIRONMENTS,
         default="production",
         required=True,
         # Where the token is sent: as protected as the token itself.
@@ -65,6 +70,13 @@ class ResCompany(models.Model):
     )
     kleer_company_id = fields.Char("Kleer company id")
     kleer_token = fields.Char("Kleer API token", groups="base.group_system", copy=False)
+    kleer_connection_ok = fields.Datetime(
+        "Kleer connection tested",
+        readonly=True,
+        copy=False,
+        help="When Test connection last worked with the saved connection settings; "
+        "cleared when they change.",
+    )
     kleer_invoice_mode = fields.Selection(
         [("draft", "Draft (certify in Kleer)"), ("certified", "Certified")],
         default="draft",
@@ -205,6 +217,13 @@ class ResCompany(models.Model):
         return companies
 
     def write(self, vals):
+        changed = set(CONNECTION_FIELDS) & set(vals)
+        if changed and "kleer_connection_ok" not in vals:
+            # Other connection settings than the tested ones: untested again.
+            untested = self.sudo().filtered(
+                lambda c: any((c[f] or False) != (vals[f] or False) for f in changed)
+            )
+            super(ResCompany, untested).write({"kleer_connection_ok": False})
         res = super().write(vals)
         watched = {"kleer_enabled", "kleer_token", "kleer_company_id"}
         watched.update(field for field, _xmlid in SYNC_CRONS)
@@ -268,7 +287,7 @@ class ResCompany(models.Model):
                 _(
                     "Exchange rate: not read with the chosen call (%(e)s); the rate sync will "
                     "fail until another call is chosen.",
-                    e=self._kleer_explain(exc, token),
+                    e=self._kleer_explain(exc, token, next_step=False),
                 )
             )
         try:
@@ -283,12 +302,19 @@ class ResCompany(models.Model):
                     )
                 )
         except KleerError as exc:
-            lines.append(_("Invoice list paging: not read (%(e)s).", e=self._kleer_explain(exc)))
+            lines.append(
+                _(
+                    "Invoice list paging: not read (%(e)s).",
+                    e=self._kleer_explain(exc, token, next_step=False),
+                )
+            )
         try:
             unit, count = client.probe_vat_unit()
         except KleerError as exc:
             unit, count = None, 0
-            lines.append(_("VAT unit: not read (%(e)s).", e=self._kleer_explain(exc, token)))
+            lines.append(
+                _("VAT unit: not read (%(e)s).", e=self._kleer_explain(exc, token, next_step=False))
+            )
         else:
             # The selection's labels in the admin's language (VAT_UNITS is English).
             field = self._fields["kleer_vat_unit_detected"]
@@ -321,19 +347,69 @@ class ResCompany(models.Model):
         return lines
 
     @api.model
-    def _kleer_explain(self, exc, token=None):
-        """Plain-words reason for a failed call, token removed."""
+    def _kleer_explain(self, exc, token=None, next_step=True):
+        """Plain-words reason for a failed call, then Kleer's (or the
+        network's) own words once, then what to do; token removed."""
         reasons = {
-            "config": _("The Kleer settings are incomplete"),
-            "auth": _("Kleer refused the API token (wrong or revoked token)"),
-            "permission": _("The token has no access to this Kleer company: check the company id"),
-            "not_found": _("Kleer does not know this company id or address"),
-            "tls": _("The secure connection to Kleer failed (TLS certificate error)"),
-            "transient": _("Kleer could not be reached"),
-            "rate_limited": _("Kleer asks to slow down"),
-            "bad_response": _("Kleer's answer could not be read"),
-            "validation": _("Kleer refused the request"),
-            "unknown_outcome": _("Kleer did not answer"),
+            "config": (
+                self.env._("The Kleer settings are incomplete or invalid"),
+                self.env._("Complete the Kleer settings, then press Test connection."),
+            ),
+            "auth": (
+                self.env._("Kleer refused the API token (wrong or revoked token)"),
+                self.env._("Enter the API token Kleer support issued, then press Test connection."),
+            ),
+            "permission": (
+                self.env._("The token has no access to this Kleer company"),
+                self.env._("Check the Kleer company id, then press Test connection."),
+            ),
+            "not_found": (
+                self.env._("Kleer does not know this company id or address"),
+                self.env._("Check the Kleer company id and the environment or URL."),
+            ),
+            "tls": (
+                self.env._("The secure connection to Kleer failed (TLS certificate error)"),
+                self.env._("Check the URL and this server's certificates, then try again."),
+            ),
+            "transient": (
+                self.env._("Kleer could not be reached"),
+                self.env._(
+                    "Check the environment or URL and this server's network, then try again."
+                ),
+            ),
+            "rate_limited": (
+                self.env._("Kleer asks to slow down"),
+                self.env._("Wait a minute, then try again."),
+            ),
+            "bad_response": (
+                self.env._("Kleer's answer could not be read"),
+                self.env._("Check that the URL is Kleer's API, then try again."),
+            ),
+            "validation": (
+                self.env._("Kleer refused the request"),
+                self.env._("Check the Kleer settings, then try again."),
+            ),
+            "unknown_outcome": (
+                self.env._("Kleer did not answer"),
+                self.env._("Try again in a moment."),
+            ),
         }
-        reason = reasons.get(exc.kind, _("Kleer call failed"))
-        return redact(f"{reason}: {exc}", token)
+        reason, step = reasons.get(
+            exc.kind,
+            (
+                self.env._("The Kleer call failed"),
+                self.env._("Try again; if it fails again, see the Kleer sync log."),
+            ),
+        )
+        # The client's own sentence repeats the reason: only its cause is added.
+        detail = getattr(exc, "detail", None) or (
+            str(exc) if exc.kind in ("config", "unsupported") else None
+        )
+        text = (
+            self.env._("%(reason)s (%(detail)s)", reason=reason, detail=detail)
+            if detail
+            else reason
+        )
+        if next_step:
+            text = self.env._("%(text)s. %(step)s", text=text, step=step)
+        return redact(text, token)

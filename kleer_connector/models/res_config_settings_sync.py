@@ -1,6 +1,6 @@
 """ "Sync now" buttons and last successful runs in the Kleer settings."""
 
-from odoo import fields, models
+from odoo import api, fields, models
 
 from .kleer_sync import SYNC_FLAGS
 from .tools import KLEER_MANAGER, check_user_action
@@ -15,6 +15,7 @@ class ResConfigSettings(models.TransientModel):
     kleer_last_sync_users = fields.Datetime(compute="_compute_kleer_last_syncs")
     kleer_last_sync_categories = fields.Datetime(compute="_compute_kleer_last_syncs")
 
+    @api.depends("company_id")
     def _compute_kleer_last_syncs(self):
         State = self.env["kleer.sync.state"].sudo()
         for settings in self:
@@ -29,12 +30,9 @@ class ResConfigSettings(models.TransientModel):
         check_user_action(self, group=KLEER_MANAGER)
         self.ensure_one()
         company = self.company_id
-        ok = self.env["kleer.sync"].with_company(company)._run_sync(name, company)
-        state = (
-            self.env["kleer.sync.state"]
-            .sudo()
-            .search([("company_id", "=", company.id), ("sync", "=", name)])
-        )
+        # The run's own message: its state is committed on another cursor,
+        # which this request's snapshot (repeatable read) does not see.
+        ok, message = self.env["kleer.sync"].with_company(company)._run_sync_report(name, company)
         if ok is None:  # another run of this sync was going
             title, kind = self.env._("Kleer sync skipped"), "warning"
         elif ok:
@@ -46,7 +44,7 @@ class ResConfigSettings(models.TransientModel):
             "tag": "display_notification",
             "params": {
                 "title": title,
-                "message": state.last_message or "",
+                "message": message or "",
                 "type": kind,
                 "sticky": ok is False,
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},

@@ -20,3 +20,5 @@ from . import test_ui
 from . import test_tour
 from . import test_product_currency
 from . import test_credit_note_wait
+from . import test_settings_screen
+from . import test_default_product
