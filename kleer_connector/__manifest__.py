@@ -29,6 +29,7 @@
         "views/kleer_user_views.xml",
         "views/res_partner_category_views.xml",
         "views/account_move_payment_views.xml",
+        "views/account_journal_dashboard_views.xml",
     ],
     "assets": {
         "web.assets_tests": ["kleer_connector/static/tests/tours/**/*"],

@@ -25,3 +25,4 @@ from . import account_move_credit_wait
 from . import account_move_payment
 from . import kleer_sync_payments
 from . import default_product
+from . import account_journal

@@ -22,3 +22,4 @@ from . import test_product_currency
 from . import test_credit_note_wait
 from . import test_settings_screen
 from . import test_default_product
+from . import test_failure_counts
