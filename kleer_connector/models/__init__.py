@@ -26,3 +26,4 @@ from . import account_move_payment
 from . import kleer_sync_payments
 from . import default_product
 from . import account_journal
+from . import kleer_labels

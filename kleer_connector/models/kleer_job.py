@@ -657,7 +657,11 @@ class KleerJob(models.Model):
                 error_kind=kind,
                 message=message
                 if not retry
-                else _("%(msg)s (will retry at %(when)s UTC)", msg=message, when=vals["next_try"]),
+                else _(
+                    "%(msg)s (will retry at %(when)s)",
+                    msg=message,
+                    when=self._kleer_reader_time(vals["next_try"]),
+                ),
                 exchange=exchange,
                 exc=exc,
             )
@@ -693,6 +697,21 @@ class KleerJob(models.Model):
     def _last_exchange(self, run):
         client = run._clients.get(self.company_id.id)
         return client.last_exchange if client else None
+
+    def _kleer_reader_time(self, value):
+        """``value`` (UTC) as its reader reads it: in the time zone of the
+        record's creator (else the company's), to the minute, zone named."""
+        self.ensure_one()
+        creator = self.env["res.users"]
+        if self.res_id and self.res_model in self.env:
+            record = self.env[self.res_model].browse(self.res_id).exists()
+            if "create_uid" in record._fields:
+                creator = record.sudo().create_uid
+        tz = (creator.tz if creator and not creator._is_superuser() else None) or (
+            self.company_id.partner_id.tz or "UTC"
+        )
+        local = fields.Datetime.context_timestamp(self.with_context(tz=tz), value)
+        return local.strftime("%Y-%m-%d %H:%M %Z")
 
     def _kleer_reader_lang(self):
         """The language of who reads this job's messages: the creator of its

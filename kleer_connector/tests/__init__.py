@@ -23,3 +23,4 @@ from . import test_credit_note_wait
 from . import test_settings_screen
 from . import test_default_product
 from . import test_failure_counts
+from . import test_plain_words
