@@ -109,7 +109,11 @@ class AccountMove(models.Model):
                         "invoice number was not found, and it is no longer looked for after "
                         "%(days)s days. Check the invoice in Kleer.",
                         id=move.kleer_invoice_id,
-                        date=move.kleer_certified_date,
+                        # A day in the company's time zone, not a UTC timestamp.
+                        date=fields.Datetime.context_timestamp(
+                            move.with_context(tz=company.partner_id.tz or "UTC"),
+                            move.kleer_certified_date,
+                        ).date(),
                         days=days,
                     ),
                 }

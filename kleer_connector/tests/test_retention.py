@@ -99,6 +99,8 @@ class TestInvoiceNumberWindow(InvoiceCase):
         (recent | old).kleer_invoice_nr = 0
         # Certified long ago and its number never found (e.g. lost in Kleer).
         old.kleer_certified_date = fields.Datetime.now() - timedelta(days=200)
+        old.company_id.partner_id.tz = "Asia/Tokyo"
+        certified_in_tokyo = (old.kleer_certified_date + timedelta(hours=9)).date()
         Log = self.env["kleer.log"]
         for _run in range(2):
             self.sandbox.requests.clear()
@@ -116,6 +118,7 @@ class TestInvoiceNumberWindow(InvoiceCase):
             self.assertEqual(len(entries), 1, "logged once, for a person")
             self.assertEqual((entries.level, entries.state), ("warning", "open"))
             self.assertIn("no longer looked for", entries.message)
+            self.assertIn(f") on {certified_in_tokyo}, but", entries.message)
             recent.kleer_invoice_nr = 0  # keep the run reading Kleer
         # A longer window (system parameter) takes it in again.
         self.env["ir.config_parameter"].set_param(NUMBER_WINDOW_PARAM, "365")
