@@ -22,7 +22,7 @@ from datetime import timedelta
 import psycopg2.errors
 
 from odoo import SUPERUSER_ID, _, api, fields, models
-from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.tools import config
 
 from ..kleer_api import KleerError, KleerUnknownOutcome
@@ -370,6 +370,13 @@ class KleerJob(models.Model):
         # The connection whose advisory lock says "this job's worker is
         # alive" (in test mode every cursor shares one connection: none).
         lock_cr = None if self.env.registry.in_test_mode() else self.env.registry.cursor()
+        if lock_cr is not None:
+            # Each job's lock lives as long as a transaction of this
+            # connection, idle while Kleer is called: a server-wide idle
+            # timeout must not end it (the job would look dead and run
+            # twice). Set for the session (committed), once per batch.
+            lock_cr.execute("SET idle_in_transaction_session_timeout = 0")
+            lock_cr.commit()
         try:
             # At least one job per batch, however late: the queue moves on.
             while done < limit and (deadline is None or not done or _clock() < deadline):
@@ -389,6 +396,7 @@ class KleerJob(models.Model):
                         lock_cr.rollback()  # the job's lock
         finally:
             if lock_cr is not None:
+                # Back to the pool, whose next borrower's reset() runs RESET ALL.
                 lock_cr.close()
             run.close()
             self.env.invalidate_all()
@@ -399,18 +407,25 @@ class KleerJob(models.Model):
         """Take the next due job in a transaction of its own: lock its row
         (rows another worker holds are skipped) and its advisory lock on
         ``lock_cr`` (kept while the job runs), mark it ``sending``, commit."""
+        # One statement: the row lock (SKIP LOCKED) and the state.
         query = """
-            SELECT id FROM kleer_job
-             WHERE state = 'pending' AND (next_try IS NULL OR next_try <= %(now)s)
-               {ids} AND id NOT IN %(busy)s
-          ORDER BY priority, id
-             LIMIT 1
-               FOR UPDATE SKIP LOCKED
+            UPDATE kleer_job
+               SET state = 'sending', attempts = attempts + 1,
+                   sending_since = %(stamp)s, write_date = %(stamp)s
+             WHERE id = (
+                   SELECT id FROM kleer_job
+                    WHERE state = 'pending' AND (next_try IS NULL OR next_try <= %(now)s)
+                      {ids} AND id NOT IN %(busy)s
+                 ORDER BY priority, id
+                    LIMIT 1
+                      FOR UPDATE SKIP LOCKED)
+         RETURNING id
         """.format(ids="AND id IN %(ids)s" if job_ids else "")
         params = {"now": now, "ids": tuple(job_ids or ()) or (0,), "busy": (0,)}
         for _attempt in range(10):
             try:
                 with own_cursor(self.env) as env:
+                    params["stamp"] = fields.Datetime.now()
                     # A row another worker just committed fails a repeatable
                     # read snapshot: expected, so not logged; try again.
                     env.cr.execute(query, params, log_exceptions=False)
@@ -418,25 +433,14 @@ class KleerJob(models.Model):
                     if not row:
                         return None
                     if lock_cr is not None:
-                        # The lock lives as long as this transaction, idle while
-                        # Kleer is called: a server-wide idle timeout must not
-                        # end it (the job would look dead and run twice).
-                        lock_cr.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+                        # Held until the job is settled (see _process_jobs).
                         lock_cr.execute(
                             "SELECT pg_try_advisory_xact_lock(%s, %s)", (LOCK_JOB, row[0])
                         )
                         if not lock_cr.fetchone()[0]:  # being recovered right now
+                            env.cr.rollback()  # not claimed
                             params["busy"] += (row[0],)
                             continue
-                    env.cr.execute(
-                        """
-                        UPDATE kleer_job
-                           SET state = 'sending', attempts = attempts + 1,
-                               sending_since = %(now)s, write_date = %(now)s
-                         WHERE id = %(id)s
-                        """,
-                        {"now": fields.Datetime.now(), "id": row[0]},
-                    )
                     return row[0]
             except psycopg2.errors.SerializationFailure:
                 continue
@@ -527,7 +531,7 @@ class KleerJob(models.Model):
             cr = env.cr
             job = env["kleer.job"].browse(job_id)
             # Its messages (log, chatter) in the language of who reads them.
-            job = job.with_company(job.company_id).with_context(lang=job._kleer_reader_lang())
+            job = job.with_company(job.company_id).with_context(lang=job._kleer_reader_lang(run))
             try:
                 result = job._execute(run) or {}
             except Exception as exc:  # noqa: BLE001 - every failure is logged
@@ -713,21 +717,31 @@ class KleerJob(models.Model):
         local = fields.Datetime.context_timestamp(self.with_context(tz=tz), value)
         return local.strftime("%Y-%m-%d %H:%M %Z")
 
-    def _kleer_reader_lang(self):
+    def _kleer_reader_lang(self, run=None):
         """The language of who reads this job's messages: the creator of its
         record, else the company's. Jobs run with an empty context, which
-        would write every chatter note and log entry in English."""
+        would write every chatter note and log entry in English. A batch
+        (``run``) looks it up once per company and creator."""
         self.ensure_one()
-        installed = {code for code, _name in self.env["res.lang"].get_installed()}
         creator = self.env["res.users"]
         if self.res_id and self.res_model in self.env:
-            record = self.env[self.res_model].browse(self.res_id).exists()
+            record = self.env[self.res_model].sudo().browse(self.res_id)
             if "create_uid" in record._fields:
-                creator = record.sudo().create_uid
-        langs = [self.company_id.partner_id.lang]
-        if creator and not creator._is_superuser():
-            langs.insert(0, creator.lang)
-        return next((lang for lang in langs if lang in installed), "en_US")
+                try:  # (no exists() first: _execute checks, the read tells too)
+                    creator = record.create_uid
+                except MissingError:  # deleted: the company's language
+                    creator = self.env["res.users"]
+
+        def lookup():
+            installed = {code for code, _name in self.env["res.lang"].get_installed()}
+            langs = [self.company_id.partner_id.lang]
+            if creator and not creator._is_superuser():
+                langs.insert(0, creator.lang)
+            return next((lang for lang in langs if lang in installed), "en_US")
+
+        if run is None:
+            return lookup()
+        return run.cached(self.company_id, ("reader_lang", creator.id), lookup)
 
     def _log_vals(
         self, level, state, message, error_kind=False, kleer_id=False, exchange=None, exc=None
