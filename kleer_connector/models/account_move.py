@@ -4,7 +4,7 @@ transaction), the Send to Kleer button, the guards on writes and reset to
 draft, and what a job's state changes on the invoice (badge, activity, note).
 """
 
-from odoo import _, api, fields, models
+from odoo import SUPERUSER_ID, _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .tools import check_user_action
@@ -285,6 +285,8 @@ class AccountMove(models.Model):
 
     def _kleer_on_job_state(self, job, state, message=None):
         for move in self:
+            # A note says what happened: the state's tracking would repeat it.
+            note = bool(message) and state in ("failed", "draft", "certified")
             vals = {}
             if state == "failed":
                 # A draft whose amounts Kleer computes otherwise says so.
@@ -298,16 +300,23 @@ class AccountMove(models.Model):
                     "kleer_last_error": False,
                 }
             if vals:
-                move.write(vals)
+                move.with_context(tracking_disable=note).write(vals)
             if state == "failed":
                 move._kleer_schedule_activity(message or job.last_error or "")
             elif state in ("draft", "certified", "done") and move.kleer_activity_id.exists().active:
                 move.kleer_activity_id.action_feedback(feedback=self.env._("Sent to Kleer."))
                 move.kleer_activity_id = False
             if state == "failed" and message:
-                move.message_post(
-                    body=_("Kleer: sending failed: %(msg)s", msg=message),
-                    subtype_xmlid="mail.mt_note",
-                )
-            elif state in ("draft", "certified") and message:
-                move.message_post(body=message, subtype_xmlid="mail.mt_note")
+                move._kleer_note(_("Kleer: sending failed: %(msg)s", msg=message))
+            elif note:
+                move._kleer_note(message)
+
+    def _kleer_note(self, body):
+        """A note on the invoice, notifying nobody (as Odoo logs its own). The
+        queue runs as superuser: its notes are OdooBot's, and as they never
+        leave Odoo they need no e-mail address (nor its two look-ups)."""
+        author = {}
+        if self.env.uid == SUPERUSER_ID:
+            root = self.env["ir.model.data"]._xmlid_to_res_id("base.partner_root")
+            author = {"author_id": root, "email_from": False}
+        self._message_log(body=body, **author)

@@ -618,16 +618,19 @@ class KleerJob(models.Model):
             {"state": "resolved"}
         )
         self._set_target_state(result.get("state", "done"), result.get("message"))
-        self._commit()
-        self.env["kleer.log"]._log_isolated(
+        # The success entry is committed with the job's state, in the same
+        # transaction: no cursor of its own (only failures need one, to
+        # survive the rollback of their work).
+        self.env["kleer.log"]._log_here(
             self._log_vals(
                 level="info",
                 state="done",
-                message=result.get("message") or _("Done."),
+                message=result.get("message") or self.env._("Done."),
                 kleer_id=result.get("kleer_id") or self.kleer_id,
                 exchange=exchange,
             )
         )
+        self._commit()
 
     def _fail(self, exc, run):
         kind, retry, check_remote = self._classify(exc)

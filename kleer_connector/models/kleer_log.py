@@ -142,9 +142,8 @@ class KleerLog(models.Model):
             log.record_ref = f"{log.res_model},{log.res_id}" if record else False
 
     @api.model
-    def _log_isolated(self, vals):
-        """Write an entry through its own cursor, so it survives a rollback of
-        the work that failed. Bodies are shortened, the token removed."""
+    def _log_vals_clean(self, vals):
+        """``vals`` as stored: bodies shortened, the token removed."""
         company = self.env["res.company"].browse(vals["company_id"])
         vals = dict(vals, res_id=vals.get("res_id") or 0)  # 0, not NULL: comparable
         for key in ("message", "request_body", "response_body"):
@@ -152,6 +151,19 @@ class KleerLog(models.Model):
                 vals[key] = company._kleer_redact(
                     shorten_body(vals[key]) if key != "message" else vals[key]
                 )
+        return vals
+
+    @api.model
+    def _log_here(self, vals):
+        """Write a success entry in the current transaction: it is committed
+        with the work it records, or not at all."""
+        return self.sudo().create(self._log_vals_clean(vals)).id
+
+    @api.model
+    def _log_isolated(self, vals):
+        """Write an entry through its own cursor, so it survives a rollback of
+        the work that failed. Bodies are shortened, the token removed."""
+        vals = self._log_vals_clean(vals)
         with own_cursor(self.env) as env:
             same = env["kleer.log"]._same_open_entry(vals)
             if same:

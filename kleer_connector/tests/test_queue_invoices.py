@@ -40,6 +40,26 @@ class TestQueueInvoices(InvoiceCase):
         self.assertEqual(move.kleer_state, "queued")
         self.assertEqual(self.job_of(move).state, "pending")
 
+    def test_success_leaves_one_note_and_one_log_entry(self):
+        """What a success leaves: the log entry (with what was sent and
+        Kleer's answer) and one chatter note; the note says the new state, so
+        the state's tracking is not written a second time beside it."""
+        move = self.make_invoice(self.line())
+        messages_before = move.message_ids
+        self.process_queue()
+        self.assertEqual(move.kleer_state, "draft")
+        job = self.job_of(move)
+        log = self.env["kleer.log"].search([("job_id", "=", job.id)])
+        self.assertEqual(
+            (log.level, log.state, log.kleer_id), ("info", "done", move.kleer_invoice_id)
+        )
+        self.assertIn("<client-invoice>", log.request_body)
+        new = move.message_ids - messages_before
+        self.assertEqual(len(new), 1)
+        self.assertIn(f"Sent to Kleer as a draft (Kleer id {move.kleer_invoice_id})", new.body)
+        self.assertFalse(new.tracking_value_ids)
+        self.assertFalse(new.notification_ids, "a note for the record, nobody notified")
+
     def test_timeout_after_kleer_stored_the_invoice_makes_no_second_copy(self):
         self.env["ir.config_parameter"].set_param("kleer_connector.timeout", "2,1")
         self.sandbox.faults.add(
