@@ -25,6 +25,7 @@ DELIVERY_TYPES = {
     "peppol": ("Efaktura", "E-faktura", "Peppol"),
 }
 RATE_DIGITS = 6  # currency-rate decimals sent to Kleer
+PDF_BATCH = 20  # invoices rendered in one call (one wkhtmltopdf run)
 
 
 def _dec(value):
@@ -87,7 +88,7 @@ class AccountMove(models.Model):
             period=move._kleer_period(company),
             notes=move._kleer_notes(),
             delivery_type=move._kleer_delivery_type(company, run),
-            files=move._kleer_files(warnings if warnings is not None else []),
+            files=move._kleer_files(warnings if warnings is not None else [], run),
         )
 
     def _kleer_currency(self, company, run):
@@ -266,9 +267,9 @@ class AccountMove(models.Model):
             notes = "\n".join(filter(None, [notes, _("OCR: %s", self.payment_reference)]))
         return notes or None
 
-    def _kleer_files(self, warnings):
+    def _kleer_files(self, warnings, run=None):
         files = []
-        pdf = self._kleer_pdf(warnings)
+        pdf = self._kleer_pdf(warnings, run)
         if pdf:
             files.append(pdf)
         for attachment in self.kleer_attachment_ids.sudo():
@@ -276,23 +277,25 @@ class AccountMove(models.Model):
                 files.append(kt.File(attachment.name, attachment.raw))
         return files or None
 
-    def _kleer_pdf(self, warnings):
+    def _kleer_pdf(self, warnings, run=None):
         """The invoice PDF: the one Odoo issued when there is one, else
         rendered now and stored as Odoo's "Send & Print" stores it (so a
         re-send, a print or Odoo's own sending reuse it). Tests render HTML,
-        as Odoo does in test mode: that is sent, never stored."""
+        as Odoo does in test mode: that is sent, never stored. In a batch
+        (``run``) the next queued invoices without a PDF are rendered in the
+        same call, as Odoo's own sending renders several invoices at once;
+        each is stored by its own job, only if the invoice is unchanged."""
         if self.invoice_pdf_report_id:
             return kt.File(self.invoice_pdf_report_id.name, self.invoice_pdf_report_id.raw)
-        Report = self.env["ir.actions.report"].sudo()
-        try:
-            content, report_type = Report._pre_render_qweb_pdf("account.account_invoices", self.ids)
-        except UserError as exc:  # e.g. wkhtmltopdf missing: send without it
-            _logger.warning("Kleer: no PDF for %s: %s", self.display_name, exc)
-            warnings.append(_("No PDF attached: %(e)s", e=exc))
-            return None
-        data = Report._get_splitted_report("account.account_invoices", content, report_type)[
-            self.id
-        ]
+        rendered = run and run.take(self.company_id, ("pdf", self.id))
+        if not rendered or rendered[0] != self.write_date:
+            try:
+                rendered = self._kleer_render_pdfs(run)[self.id]
+            except UserError as exc:  # e.g. wkhtmltopdf missing: send without it
+                _logger.warning("Kleer: no PDF for %s: %s", self.display_name, exc)
+                warnings.append(_("No PDF attached: %(e)s", e=exc))
+                return None
+        _write_date, report_type, data = rendered
         name = self._get_invoice_report_filename(extension=report_type)
         if report_type == "pdf":
             # account.move.send._link_invoice_documents: the attachment of the
@@ -310,7 +313,43 @@ class AccountMove(models.Model):
             self.invalidate_recordset(["invoice_pdf_report_id", "invoice_pdf_report_file"])
         return kt.File(name, data)
 
-    # -- rows ----------------------------------------------------------------
+    def _kleer_render_pdfs(self, run=None):
+        """{move id: (write date, report type, bytes)} for this invoice and,
+        in a batch, the next queued ones of its company that have no PDF (one
+        rendering); those are kept in ``run`` for their jobs."""
+        self.ensure_one()
+        moves = self
+        if run is not None and not run.cached(self.company_id, "pdf_one_by_one", lambda: False):
+            ahead = run.upcoming(self.env, self.company_id, self._name, "post", PDF_BATCH - 1)
+            moves |= (
+                self.browse(ahead)
+                .exists()
+                .filtered(lambda m: m.state == "posted" and not m.invoice_pdf_report_id)
+            )
+        if len(moves) > 1:
+            try:
+                with self.env.cr.savepoint():
+                    rendered = self._kleer_render_pdf_of(moves)
+            except Exception:  # noqa: BLE001 - one of the others may be the cause
+                # (wkhtmltopdf renders several documents only when it reaches
+                # Odoo's web server for the assets): one by one, this batch.
+                _logger.info("Kleer: PDFs of %s rendered one by one", moves.ids, exc_info=True)
+                run.keep(self.company_id, "pdf_one_by_one", True)
+            else:
+                for move in moves - self:
+                    run.keep(self.company_id, ("pdf", move.id), rendered[move.id])
+                return rendered
+        return self._kleer_render_pdf_of(self)
+
+    def _kleer_render_pdf_of(self, moves):
+        # The report reads each invoice's line taxes and tags on their own:
+        # read them for all the invoices at once.
+        moves.line_ids.mapped("tax_ids")
+        moves.line_ids.mapped("tax_tag_ids")
+        Report = self.env["ir.actions.report"].sudo().with_company(self.company_id)
+        content, report_type = Report._pre_render_qweb_pdf("account.account_invoices", moves.ids)
+        by_id = Report._get_splitted_report("account.account_invoices", content, report_type)
+        return {m.id: (m.write_date, report_type, by_id[m.id]) for m in moves}
 
     def _kleer_rows(self, company, run):
         """Rows whose amounts Kleer computes exactly as Odoo booked them

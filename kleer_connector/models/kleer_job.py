@@ -51,9 +51,11 @@ EDIT_PROTECTED = object()
 class KleerRun:
     """One batch: a Kleer client per company, and master data read once."""
 
-    def __init__(self):
+    def __init__(self, now=None, job_ids=None):
         self._clients = {}
         self._cache = {}
+        self.now = now  # the batch's clock and job filter (see upcoming())
+        self.job_ids = job_ids
 
     def client(self, company):
         if company.id not in self._clients:
@@ -65,6 +67,37 @@ class KleerRun:
         if cache_key not in self._cache:
             self._cache[cache_key] = loader()
         return self._cache[cache_key]
+
+    def upcoming(self, env, company, res_model, operation, limit):
+        """Record ids of the next due jobs of this kind, read without a lock:
+        a hint for work done ahead for several records (one PDF rendering
+        for many invoices), never a claim."""
+        env.cr.execute(
+            """
+            SELECT res_id FROM kleer_job
+             WHERE state = 'pending' AND (next_try IS NULL OR next_try <= %(now)s)
+               AND company_id = %(company)s AND res_model = %(model)s
+               AND operation = %(op)s {ids}
+          ORDER BY priority, id
+             LIMIT %(limit)s
+            """.format(ids="AND id IN %(ids)s" if self.job_ids else ""),
+            {
+                "now": self.now or fields.Datetime.now(),
+                "company": company.id,
+                "model": res_model,
+                "op": operation,
+                "ids": tuple(self.job_ids or ()) or (0,),
+                "limit": limit,
+            },
+        )
+        return [row[0] for row in env.cr.fetchall()]
+
+    def keep(self, company, key, value):
+        self._cache[(company.id, key)] = value
+
+    def take(self, company, key):
+        """The value kept for ``key`` (once: it is forgotten), or None."""
+        return self._cache.pop((company.id, key), None)
 
     def forget(self, company, key):
         self._cache.pop((company.id, key), None)
@@ -365,7 +398,7 @@ class KleerJob(models.Model):
         # writes, and this environment must see theirs afterwards.
         self.env.flush_all()
         self._recover_stale()
-        run = KleerRun()
+        run = KleerRun(now=now, job_ids=job_ids)
         done = 0
         # The connection whose advisory lock says "this job's worker is
         # alive" (in test mode every cursor shares one connection: none).

@@ -490,6 +490,45 @@ class TestInvoiceProductsAndFiles(InvoiceCase):
         self.assertEqual(renders, ["account.account_invoices"], "not rendered again")
         self.assertEqual([f.data for f in payload.files], [sent])
 
+    def test_documents_of_a_batch_rendered_in_one_call(self):
+        """The queued invoices without a PDF are rendered together (as
+        Odoo's own sending renders several, one wkhtmltopdf run), each job
+        sending its own invoice's document; one changed after that rendering
+        is rendered again, alone. (Odoo's test-mode HTML documents: on this
+        machine wkhtmltopdf renders several documents only when it reaches a
+        running Odoo for the assets; storing is tested above.)"""
+        Report = type(self.env["ir.actions.report"])
+        Move = type(self.env["account.move"])
+        render, post = Report._pre_render_qweb_pdf, Move._kleer_job_post
+        renders = []
+
+        def counted(report, report_ref, res_ids=None, data=None):
+            renders.append(sorted(res_ids))
+            return render(report, report_ref, res_ids=res_ids, data=data)
+
+        moves = [self.consulting_invoice(quantity=1 + i) for i in range(3)]
+        first, second, changed = moves
+
+        def post_then_edit(move, job, run):
+            result = post(move, job, run)
+            if move.id == second.id:  # the third invoice changes after the rendering
+                move.browse(changed.id).ref = "Ändrad referens"
+            return result
+
+        with (
+            patch.object(Report, "_pre_render_qweb_pdf", counted),
+            patch.object(Move, "_kleer_job_post", post_then_edit),
+        ):
+            self.assertEqual(self.process_queue(), 3)
+        self.assertEqual(renders, [sorted(m.id for m in moves), [changed.id]])
+        for move in moves:
+            document = bytes.fromhex(self.stored(move)["files"][0]["data"]).decode()
+            self.assertIn(move.name, document)
+            for other in moves:
+                if other != move:
+                    self.assertNotIn(other.name, document, f"{other.name} in {move.name}'s")
+        self.assertEqual(self.stored(changed)["your-reference"], "Ändrad referens")
+
     def test_product_matched_by_internal_reference_creates_nothing(self):
         # Kleer's "Bok" has the article number (foreign-id) P102.
         book = self.env["product.product"].create(
