@@ -79,14 +79,14 @@ class AccountMove(models.Model):
             foreign_id=move._kleer_foreign_id(),
             your_reference=(move.ref or "")[:255],
             our_reference_id=move._kleer_our_reference(company, run),
-            invoice_address=_address(invoice_partner),
+            invoice_address=_address(invoice_partner, run),
             invoice_email=(invoice_partner.email or partner.email or "").strip(),
             delivery_name=shipping.display_name if shipping and shipping != invoice_partner else "",
-            delivery_address=_address(shipping)
+            delivery_address=_address(shipping, run)
             if shipping and shipping != invoice_partner
             else kt.Address(),
             period=move._kleer_period(company),
-            notes=move._kleer_notes(),
+            notes=move._kleer_notes(run),
             delivery_type=move._kleer_delivery_type(company, run),
             files=move._kleer_files(warnings if warnings is not None else [], run),
         )
@@ -97,7 +97,11 @@ class AccountMove(models.Model):
         currency (1 EUR = 11.4250 SEK -> 11.425), Kleer's exchange-rate
         direction; none is sent for the accounting currency itself."""
         currency = self.currency_id
-        code = (currency.name or "").strip()
+
+        def name_of(cur):  # read once per batch
+            return run.cached(company, ("currency", cur.id), lambda: (cur.name or "").strip())
+
+        code = name_of(currency)
         if len(code) != 3 or not code.isalpha() or not code.isupper():
             self._kleer_refuse(
                 _("the currency %(c)s is not an ISO 4217 code that Kleer knows.", c=code)
@@ -105,7 +109,7 @@ class AccountMove(models.Model):
         accounting = run.cached(
             company, "company_info", lambda: run.client(company).company_info()
         ).accounting_currency
-        if accounting and accounting != company.currency_id.name:
+        if accounting and accounting != name_of(company.currency_id):
             self._kleer_refuse(
                 _(
                     "Kleer keeps its books in %(k)s but this Odoo company in %(o)s: the amounts "
@@ -212,7 +216,15 @@ class AccountMove(models.Model):
 
     def _kleer_client_id(self, company, run, job=None):
         partner = self.commercial_partner_id.with_company(company)
-        return partner._kleer_ensure_client(company, run, job=job)
+        # Checked (created or updated) once per batch; a job that may have
+        # reached Kleer before looks again.
+        if job is not None and job.check_remote:
+            run.forget(company, ("kleer_client", partner.id))
+        return run.cached(
+            company,
+            ("kleer_client", partner.id),
+            lambda: partner._kleer_ensure_client(company, run, job=job),
+        )
 
     def _kleer_our_reference(self, company, run):
         user = self.invoice_user_id
@@ -226,7 +238,15 @@ class AccountMove(models.Model):
 
     def _kleer_delivery_type(self, company, run):
         """The customer's Kleer delivery type when set, else one matching
-        Odoo's "invoice sending"; None lets Kleer choose its default."""
+        Odoo's "invoice sending"; None lets Kleer choose its default. Looked
+        up once per customer in a batch."""
+        return run.cached(
+            company,
+            ("delivery_type", self.partner_id.id, self.commercial_partner_id.id),
+            lambda: self._kleer_delivery_type_of(company, run),
+        )
+
+    def _kleer_delivery_type_of(self, company, run):
         partner = self.commercial_partner_id.with_company(company)
         if partner.kleer_delivery_type:
             return partner.kleer_delivery_type
@@ -255,14 +275,20 @@ class AccountMove(models.Model):
             return None
         return (self.kleer_period_start, self.kleer_period_end)
 
-    def _kleer_notes(self):
+    def _kleer_notes(self, run=None):
         notes = html2plaintext(self.narration or "").strip() if self.narration else ""
+        company = self.company_id
         # Kleer has no OCR element: the reference printed on the Odoo PDF
         # (attached) is repeated here so that Kleer users can match payments.
         if (
             self.payment_reference
             and ocr.is_valid(self.payment_reference)
-            and self.company_id.country_id.code == "SE"
+            and (
+                run.cached(company, "country_code", lambda: company.country_id.code)
+                if run
+                else company.country_id.code
+            )
+            == "SE"
         ):
             notes = "\n".join(filter(None, [notes, _("OCR: %s", self.payment_reference)]))
         return notes or None
@@ -369,7 +395,7 @@ class AccountMove(models.Model):
                 )
             amount = self._kleer_ore(line.amount_currency) * sign
             if line.display_type == "tax":
-                rate = self._kleer_tax_rate(line.tax_line_id)
+                rate, _included = self._kleer_tax(line.tax_line_id, run)
                 vat_targets[rate] = vat_targets.get(rate, 0) + amount
                 continue
             if line.display_type not in ("product", "rounding"):
@@ -392,7 +418,7 @@ class AccountMove(models.Model):
                         t=", ".join(taxes.mapped("name")),
                     )
                 )
-            rate = self._kleer_tax_rate(taxes) if taxes else Decimal(0)
+            rate, included = self._kleer_tax(taxes, run) if taxes else (Decimal(0), False)
             lines.append(
                 rowplan.Line(
                     line.id,
@@ -401,7 +427,7 @@ class AccountMove(models.Model):
                     amount,
                     rate,
                     _dec(line.discount),
-                    price_is_net=not (taxes and taxes.price_include),
+                    price_is_net=not included,
                 )
             )
             sources[line.id] = line
@@ -418,7 +444,11 @@ class AccountMove(models.Model):
                 if row.discount_percentage is not None:
                     row.discount_absolute = row.gross() - row.net()
                     row.discount_percentage = None
-        categories = self._kleer_category_entries(company)
+        categories = run.cached(
+            company,
+            ("kleer_entries", self.commercial_partner_id.id),
+            lambda: self._kleer_category_entries(company),
+        )
         return [self._kleer_row(row, sources[row.key], company, run, categories) for row in planned]
 
     def _kleer_ore(self, amount):
@@ -428,6 +458,14 @@ class AccountMove(models.Model):
             self._kleer_refuse(
                 _("the amount %(a)s cannot be represented in öre (cents) in Kleer.", a=amount)
             )
+
+    def _kleer_tax(self, tax, run=None):
+        """(VAT rate, price includes tax) of ``tax``, read once per batch."""
+
+        def read():
+            return self._kleer_tax_rate(tax), bool(tax.price_include)
+
+        return run.cached(self.company_id, ("tax", tax.id), read) if run else read()
 
     def _kleer_tax_rate(self, tax):
         if tax.amount_type != "percent" or tax.children_tax_ids or tax.amount < 0:
@@ -452,7 +490,7 @@ class AccountMove(models.Model):
             quantity=row.quantity,
             price=row.price,
             vat=row.vat,
-            unit=line.product_uom_id.name or "" if line.display_type == "product" else "",
+            unit=self._kleer_unit(line, run) if line.display_type == "product" else "",
             description=description,
             discount_percentage=row.discount_percentage,
             discount_absolute=row.discount_absolute,
@@ -460,9 +498,19 @@ class AccountMove(models.Model):
             dimension_entry_ids=list(categories),
         )
 
+    def _kleer_unit(self, line, run):
+        uom = line.product_uom_id
+        return run.cached(self.company_id, ("uom", uom.id), lambda: uom.name or "")
+
     def _kleer_row_product(self, line, company, run):
         if line.display_type == "product" and line.product_id:
-            return line.product_id.with_company(company)._kleer_ensure_product(company, run)
+            product = line.product_id.with_company(company)
+            # Its Kleer id, once known, is the same for every invoice of the batch.
+            return run.cached(
+                company,
+                ("kleer_product", product.id),
+                lambda: product._kleer_ensure_product(company, run),
+            )
         default = company.kleer_default_product_id
         if not default:
             self._kleer_refuse(
@@ -472,7 +520,12 @@ class AccountMove(models.Model):
                     l=line.name or "",
                 )
             )
-        return default.with_company(company)._kleer_ensure_product(company, run)
+        default = default.with_company(company)
+        return run.cached(
+            company,
+            ("kleer_product", default.id),
+            lambda: default._kleer_ensure_product(company, run),
+        )
 
     def _kleer_category_entries(self, company):
         """Kleer dimension entries of the customer's tags: one per Kleer
@@ -487,13 +540,18 @@ class AccountMove(models.Model):
         return entries
 
 
-def _address(partner):
+def _address(partner, run=None):
     if not partner:
         return kt.Address()
+    country = partner.country_id
+    if run is not None:  # country names read once per batch
+        name = run.cached(partner.env.company, ("country", country.id), lambda: country.name or "")
+    else:
+        name = country.name or ""
     return kt.Address(
         address1=partner.street or "",
         address2=partner.street2 or "",
         zip_code=partner.zip or "",
         state=partner.city or "",  # Kleer has no city element
-        country=partner.country_id.name or "",
+        country=name,
     )
