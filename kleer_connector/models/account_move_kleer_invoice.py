@@ -6,7 +6,7 @@ and its refusals. The exact row arithmetic is in ``kleer_api.rowplan``."""
 import logging
 from decimal import Decimal
 
-from odoo import _, fields, models
+from odoo import fields, models
 from odoo.exceptions import UserError
 from odoo.tools import html2plaintext
 
@@ -15,6 +15,7 @@ from ..kleer_api import types as kt
 from ..kleer_api.money import to_decimal, to_ore
 from .account_move import KLEER_MOVE_TYPES
 from .errors import KleerMappingError, KleerWaitForOriginal
+from .tools import customer_env, reader_env
 
 _logger = logging.getLogger(__name__)
 
@@ -41,7 +42,9 @@ class AccountMove(models.Model):
         return f"odoo-move-{self.id}"
 
     def _kleer_refuse(self, message):
-        raise KleerMappingError(_("%(move)s: %(msg)s", move=self.display_name, msg=message))
+        raise KleerMappingError(
+            reader_env(self)._("%(move)s: %(msg)s", move=self.display_name, msg=message)
+        )
 
     def _kleer_invoice_payload(self, company, run, job=None, warnings=None):
         """The ``kleer_api.types.Invoice`` for this move; refuses (nothing
@@ -49,11 +52,13 @@ class AccountMove(models.Model):
         self.ensure_one()
         move = self
         if move.move_type not in KLEER_MOVE_TYPES or move.state != "posted":
-            move._kleer_refuse(_("only confirmed customer invoices and credit notes go to Kleer."))
+            move._kleer_refuse(
+                reader_env(self)._("only confirmed customer invoices and credit notes go to Kleer.")
+            )
         partner = move.commercial_partner_id
         if not partner.country_id:
             move._kleer_refuse(
-                _(
+                reader_env(self)._(
                     "the customer %(p)s has no country; Kleer needs it for VAT. Set it and "
                     "reprocess.",
                     p=partner.display_name,
@@ -104,14 +109,16 @@ class AccountMove(models.Model):
         code = name_of(currency)
         if len(code) != 3 or not code.isalpha() or not code.isupper():
             self._kleer_refuse(
-                _("the currency %(c)s is not an ISO 4217 code that Kleer knows.", c=code)
+                reader_env(self)._(
+                    "the currency %(c)s is not an ISO 4217 code that Kleer knows.", c=code
+                )
             )
         accounting = run.cached(
             company, "company_info", lambda: run.client(company).company_info()
         ).accounting_currency
         if accounting and accounting != name_of(company.currency_id):
             self._kleer_refuse(
-                _(
+                reader_env(self)._(
                     "Kleer keeps its books in %(k)s but this Odoo company in %(o)s: the amounts "
                     "would be wrong.",
                     k=accounting,
@@ -136,7 +143,7 @@ class AccountMove(models.Model):
         )
         if not has_rate:
             self._kleer_refuse(
-                _(
+                reader_env(self)._(
                     "Odoo has no exchange rate for %(c)s on %(d)s: add one, reset and confirm the "
                     "invoice again.",
                     c=code,
@@ -145,7 +152,7 @@ class AccountMove(models.Model):
             )
         rate = self.invoice_currency_rate  # invoice currency per company currency
         if not rate:
-            self._kleer_refuse(_("the exchange rate of %(c)s is zero.", c=code))
+            self._kleer_refuse(reader_env(self)._("the exchange rate of %(c)s is zero.", c=code))
         return code, round(Decimal(1) / _dec(rate), RATE_DIGITS).normalize()
 
     def _kleer_debit_invoice_nr(self, company, run):
@@ -156,7 +163,7 @@ class AccountMove(models.Model):
         origin = self.reversed_entry_id
         if not origin:
             self._kleer_refuse(
-                _(
+                reader_env(self)._(
                     "Kleer needs the invoice a credit note credits, and this credit note has none. "
                     "Create it from the invoice (Credit Note button on the invoice) and send that "
                     "one."
@@ -167,7 +174,7 @@ class AccountMove(models.Model):
             if origin._kleer_open_post_job():
                 raise KleerWaitForOriginal(origin, certify_only=False)
             self._kleer_refuse(
-                _(
+                reader_env(self)._(
                     "it credits %(inv)s, which is not in Kleer. Send %(inv)s to Kleer (Send to "
                     "Kleer "
                     "button) and have it certified there, then press Reprocess on this credit "
@@ -184,7 +191,7 @@ class AccountMove(models.Model):
                 remote = None
             if remote is None or remote.disabled:
                 self._kleer_refuse(
-                    self.env._(
+                    reader_env(self)._(
                         "it credits %(inv)s, which was deleted in Kleer (Kleer id %(id)s): "
                         "there is nothing there to credit. Credit it in Kleer by hand if "
                         "needed, then press Ignore on this credit note.",
@@ -290,7 +297,9 @@ class AccountMove(models.Model):
             )
             == "SE"
         ):
-            notes = "\n".join(filter(None, [notes, _("OCR: %s", self.payment_reference)]))
+            notes = "\n".join(
+                filter(None, [notes, customer_env(self)._("OCR: %s", self.payment_reference)])
+            )
         return notes or None
 
     def _kleer_files(self, warnings, run=None):
@@ -319,7 +328,7 @@ class AccountMove(models.Model):
                 rendered = self._kleer_render_pdfs(run)[self.id]
             except UserError as exc:  # e.g. wkhtmltopdf missing: send without it
                 _logger.warning("Kleer: no PDF for %s: %s", self.display_name, exc)
-                warnings.append(_("No PDF attached: %(e)s", e=exc))
+                warnings.append(reader_env(self)._("No PDF attached: %(e)s", e=exc))
                 return None
         _write_date, report_type, data = rendered
         name = self._get_invoice_report_filename(extension=report_type)
@@ -387,7 +396,7 @@ class AccountMove(models.Model):
                 continue
             if line.display_type == "rounding" and line.tax_repartition_line_id:
                 self._kleer_refuse(
-                    _(
+                    reader_env(self)._(
                         "its cash rounding changes the tax amount, which Kleer cannot take (Kleer "
                         "computes "
                         'VAT from the rows). Use the cash rounding strategy "Add a rounding line".'
@@ -409,7 +418,7 @@ class AccountMove(models.Model):
             taxes = line.tax_ids
             if len(taxes) > 1:
                 self._kleer_refuse(
-                    _(
+                    reader_env(self)._(
                         'the line "%(l)s" has %(n)s taxes (%(t)s); Kleer takes one VAT rate per '
                         "row. "
                         "Use one tax per line.",
@@ -434,7 +443,9 @@ class AccountMove(models.Model):
         try:
             planned = rowplan.plan_rows(lines, vat_targets)
         except rowplan.RowPlanError as exc:
-            self._kleer_refuse(_("its amounts cannot be sent exactly: %(e)s", e=exc))
+            self._kleer_refuse(
+                reader_env(self)._("its amounts cannot be sent exactly: %(e)s", e=exc)
+            )
         if self.move_type == "out_refund":
             rowplan.negate(planned)
         if not company._kleer_vat_unit():
@@ -456,7 +467,9 @@ class AccountMove(models.Model):
             return to_ore(_dec(amount))
         except ValueError:
             self._kleer_refuse(
-                _("the amount %(a)s cannot be represented in öre (cents) in Kleer.", a=amount)
+                reader_env(self)._(
+                    "the amount %(a)s cannot be represented in öre (cents) in Kleer.", a=amount
+                )
             )
 
     def _kleer_tax(self, tax, run=None):
@@ -470,7 +483,7 @@ class AccountMove(models.Model):
     def _kleer_tax_rate(self, tax):
         if tax.amount_type != "percent" or tax.children_tax_ids or tax.amount < 0:
             self._kleer_refuse(
-                _(
+                reader_env(self)._(
                     "the tax %(t)s is not a plain VAT percentage; Kleer takes a VAT rate per row "
                     "only.",
                     t=tax.name,
@@ -482,7 +495,7 @@ class AccountMove(models.Model):
         product = self._kleer_row_product(line, company, run)
         description = line.name or line.product_id.display_name or ""
         if row.adjustment:
-            description = _("VAT rounding (%(d)s)", d=description[:60])
+            description = customer_env(self)._("VAT rounding (%(d)s)", d=description[:60])
         elif row.note:
             description = f"{description} ({row.note})"
         return kt.InvoiceRow(
@@ -514,7 +527,7 @@ class AccountMove(models.Model):
         default = company.kleer_default_product_id
         if not default:
             self._kleer_refuse(
-                _(
+                reader_env(self)._(
                     'the line "%(l)s" has no product and no default Kleer product is set. '
                     "Set one in Settings › Kleer (Default Kleer product).",
                     l=line.name or "",

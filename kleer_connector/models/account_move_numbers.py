@@ -4,11 +4,17 @@
 import logging
 from datetime import timedelta
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 from ..kleer_api import KleerError
 from .errors import CONCURRENCY_ERRORS
-from .tools import NUMBER_WINDOW_DAYS, NUMBER_WINDOW_PARAM, days_param, own_cursor
+from .tools import (
+    NUMBER_WINDOW_DAYS,
+    NUMBER_WINDOW_PARAM,
+    days_param,
+    own_cursor,
+    reader_env,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -104,7 +110,7 @@ class AccountMove(models.Model):
                     "level": "warning",
                     "state": "open",
                     "error_kind": "not_found",
-                    "message": _(
+                    "message": reader_env(move)._(
                         "Certified in Kleer (Kleer id %(id)s) on %(date)s, but its Kleer "
                         "invoice number was not found, and it is no longer looked for after "
                         "%(days)s days. Check the invoice in Kleer.",
@@ -152,7 +158,7 @@ class AccountMove(models.Model):
                 "level": "warning",
                 "state": "done",
                 "error_kind": "transient",
-                "message": _(
+                "message": reader_env(self)._(
                     "Kleer invoice number %(nr)s not stored (the invoice was being written "
                     "elsewhere: %(e)s); the next run tries again.",
                     nr=number,

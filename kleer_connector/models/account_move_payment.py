@@ -8,9 +8,10 @@ registered; a payment someone registered by hand counts. Exactly once: the
 transaction that registers the payment, under a lock on the invoice.
 """
 
-from odoo import _, fields, models
+from odoo import fields, models
 
 from ..kleer_api.money import from_ore, round_to_ore
+from .tools import reader_env
 
 PAYMENT_STATES = [
     ("open", "Open"),
@@ -125,7 +126,7 @@ class AccountMove(models.Model):
         payment = wizard._create_payments()
         key.payment_id = payment[:1]
         self.message_post(
-            body=_(
+            body=reader_env(self)._(
                 "Kleer: %(amount)s paid in Kleer (last payment %(date)s), registered as "
                 "payment %(payment)s.",
                 amount=f"{from_ore(due)} {self.currency_id.name}",

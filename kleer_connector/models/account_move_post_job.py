@@ -3,10 +3,11 @@ adopt the one an interrupted attempt left there), check Kleer's amounts
 before certifying, store the Kleer id and certification the moment Kleer
 answers. The payload itself is built in account_move_kleer_invoice.py."""
 
-from odoo import _, models
+from odoo import models
 
 from ..kleer_api import KleerAmountMismatch, KleerUnsupported
 from ..kleer_api.money import from_ore, to_ore
+from .tools import reader_env
 
 
 class AccountMove(models.Model):
@@ -92,7 +93,7 @@ class AccountMove(models.Model):
         self.ensure_one()
         if remote.disabled:
             self._kleer_refuse(
-                _(
+                reader_env(self)._(
                     "it was deleted in Kleer (Kleer id %(id)s) and is not certified.",
                     id=remote.id,
                 )
@@ -109,7 +110,7 @@ class AccountMove(models.Model):
 
         exchange = client.last_exchange
         raise KleerAmountMismatch(
-            _(
+            reader_env(self)._(
                 "%(move)s: Kleer computes %(ka)s excl. VAT and %(kv)s VAT where Odoo booked "
                 "%(oa)s and %(ov)s. Not certified: it stays a draft in Kleer (Kleer id %(id)s). "
                 "Check the Kleer VAT unit in the settings, or correct the draft in Kleer, then "
@@ -133,14 +134,14 @@ class AccountMove(models.Model):
         after = client.invoice(self.kleer_invoice_id)
         if not after.certified or not after.invoice_nr:
             raise KleerUnsupported(
-                _(
+                reader_env(self)._(
                     "Kleer accepted the certify call but shows invoice %(id)s %(what)s: the call "
                     "may not be the one that certifies. Not retried: check it in Kleer (and the "
                     "certify call in the Kleer settings), then Reprocess.",
                     id=self.kleer_invoice_id,
-                    what=_("without an invoice number")
+                    what=reader_env(self)._("without an invoice number")
                     if after.certified
-                    else _("still uncertified"),
+                    else reader_env(self)._("still uncertified"),
                 ),
                 method=client.last_exchange.method,
                 url=client.last_exchange.url,

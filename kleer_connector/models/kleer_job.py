@@ -21,14 +21,22 @@ from datetime import timedelta
 
 import psycopg2.errors
 
-from odoo import SUPERUSER_ID, _, api, fields, models
+from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.tools import config
 
 from ..kleer_api import KleerError, KleerUnknownOutcome
 from .errors import CONCURRENCY_ERRORS, KleerMappingError, KleerUnknownOperation
 from .kleer_operations import OPERATIONS
-from .tools import RETENTION_DAYS, RETENTION_PARAM, check_user_action, days_param, own_cursor
+from .tools import (
+    READER_LANG,
+    RETENTION_DAYS,
+    RETENTION_PARAM,
+    check_user_action,
+    days_param,
+    own_cursor,
+    reader_lang,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -173,7 +181,10 @@ class KleerJob(models.Model):
         protected = sorted(set(vals) & set(PROTECTED_FIELDS))
         if protected and self.env.context.get("kleer_edit_protected") is not EDIT_PROTECTED:
             raise AccessError(
-                _("A Kleer job's target cannot be changed: %(fields)s", fields=", ".join(protected))
+                self.env._(
+                    "A Kleer job's target cannot be changed: %(fields)s",
+                    fields=", ".join(protected),
+                )
             )
         return super().write(vals)
 
@@ -344,7 +355,7 @@ class KleerJob(models.Model):
         check_user_action(self)
         self.ensure_one()
         if not self.res_id:
-            raise UserError(_("This job is not linked to an Odoo record."))
+            raise UserError(self.env._("This job is not linked to an Odoo record."))
         return {
             "type": "ir.actions.act_window",
             "res_model": self.res_model,
@@ -592,7 +603,7 @@ class KleerJob(models.Model):
         if operation is None:
             # Whatever a job row says, only what the table lists runs.
             raise KleerUnknownOperation(
-                _(
+                self.env._(
                     "No handler for operation %(op)s on %(model)s.",
                     op=self.operation,
                     model=self.res_model,
@@ -600,14 +611,20 @@ class KleerJob(models.Model):
             )
         if not self.company_id._kleer_is_configured():
             raise KleerMappingError(
-                _("Kleer is not configured for %(company)s.", company=self.company_id.name)
+                self.env._("Kleer is not configured for %(company)s.", company=self.company_id.name)
             )
-        # The handler runs without the reader's language: what Kleer receives
-        # (unit, country and product names) must not depend on who reads.
-        Model = self.env[self.res_model].with_context(lang=None).with_company(self.company_id)
+        # The handler runs without a language: what Kleer receives (unit,
+        # country and product names) must not depend on who reads. What a
+        # person reads (refusals, messages) is written in the reader's
+        # language, which it carries apart (tools.reader_env).
+        Model = (
+            self.env[self.res_model]
+            .with_context(lang=None, **{READER_LANG: self._kleer_reader_lang(run)})
+            .with_company(self.company_id)
+        )
         target = Model.browse(self.res_id).exists() if self.res_id else Model
         if self.res_id and not target:
-            raise KleerMappingError(_("The Odoo record no longer exists."))
+            raise KleerMappingError(self.env._("The Odoo record no longer exists."))
         return getattr(target, operation.handler)(self, run)
 
     def _commit(self):
@@ -672,7 +689,9 @@ class KleerJob(models.Model):
         message = self.company_id._kleer_redact(str(exc) or exc.__class__.__name__)
         if retry and self.attempts >= MAX_ATTEMPTS:
             retry = False
-            message = _("%(msg)s (gave up after %(n)s attempts)", msg=message, n=self.attempts)
+            message = self.env._(
+                "%(msg)s (gave up after %(n)s attempts)", msg=message, n=self.attempts
+            )
         vals = {
             "error_kind": kind,
             "last_error": message,
@@ -697,7 +716,7 @@ class KleerJob(models.Model):
                 error_kind=kind,
                 message=message
                 if not retry
-                else _(
+                else self.env._(
                     "%(msg)s (will retry at %(when)s)",
                     msg=message,
                     when=self._kleer_reader_time(vals["next_try"]),
@@ -754,30 +773,27 @@ class KleerJob(models.Model):
         return local.strftime("%Y-%m-%d %H:%M %Z")
 
     def _kleer_reader_lang(self, run=None):
-        """The language of who reads this job's messages: the creator of its
-        record, else the company's. Jobs run with an empty context, which
-        would write every chatter note and log entry in English. A batch
-        (``run``) looks it up once per company and creator."""
+        """The language of who reads this job's messages (see
+        ``tools.reader_lang``): jobs run with an empty context, which would
+        write every chatter note and log entry in English. A batch (``run``)
+        looks it up once per company and creator."""
         self.ensure_one()
-        creator = self.env["res.users"]
+        record = self.env["res.users"].browse()  # no record: the company's language
+        creator_id = False
         if self.res_id and self.res_model in self.env:
             record = self.env[self.res_model].sudo().browse(self.res_id)
             if "create_uid" in record._fields:
                 try:  # (no exists() first: _execute checks, the read tells too)
-                    creator = record.create_uid
+                    creator_id = record.create_uid.id
                 except MissingError:  # deleted: the company's language
-                    creator = self.env["res.users"]
-
-        def lookup():
-            installed = {code for code, _name in self.env["res.lang"].get_installed()}
-            langs = [self.company_id.partner_id.lang]
-            if creator and not creator._is_superuser():
-                langs.insert(0, creator.lang)
-            return next((lang for lang in langs if lang in installed), "en_US")
-
+                    record = self.env["res.users"].browse()
         if run is None:
-            return lookup()
-        return run.cached(self.company_id, ("reader_lang", creator.id), lookup)
+            return reader_lang(record, self.company_id)
+        return run.cached(
+            self.company_id,
+            ("reader_lang", creator_id),
+            lambda: reader_lang(record, self.company_id),
+        )
 
     def _log_vals(
         self, level, state, message, error_kind=False, kleer_id=False, exchange=None, exc=None

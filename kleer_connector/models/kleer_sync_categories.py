@@ -100,7 +100,7 @@ class ResPartnerCategory(models.Model):
         found = [d for d in client.dimensions() if d.id == job.kleer_ref]
         if not found:
             raise KleerMappingError(
-                self.env._("Kleer has no dimension %(id)s any more.", id=job.kleer_ref)
+                job.env._("Kleer has no dimension %(id)s any more.", id=job.kleer_ref)
             )
         stats = dict(created=0, updated=0, failed=0)
         self.env["kleer.sync"]._kleer_dimension_apply(
@@ -108,5 +108,5 @@ class ResPartnerCategory(models.Model):
         )
         return {
             "kleer_id": job.kleer_ref,
-            "message": self.env._("%(created)s created, %(updated)s updated", **stats),
+            "message": job.env._("%(created)s created, %(updated)s updated", **stats),
         }

@@ -14,7 +14,7 @@ and written in the same transaction as the payment.
 
 import psycopg2
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .errors import KleerMappingError
@@ -74,7 +74,7 @@ class ResCompany(models.Model):
             journal = company.kleer_payment_journal_id
             if journal and (journal.type not in ("bank", "cash") or journal.company_id != company):
                 raise ValidationError(
-                    _("Kleer payments go to a bank or cash journal of the same company.")
+                    self.env._("Kleer payments go to a bank or cash journal of the same company.")
                 )
 
     def _kleer_payment_journal(self):
@@ -83,7 +83,7 @@ class ResCompany(models.Model):
         self.ensure_one()
         if not self.kleer_payment_journal_id:
             raise KleerMappingError(
-                _(
+                self.env._(
                     "Registering Kleer payments is on but no journal is chosen: choose one in "
                     "Settings › Kleer (Payment journal)."
                 )
@@ -212,11 +212,11 @@ class AccountMove(models.Model):
             [("company_id", "=", company.id), ("kleer_invoice_id", "=", job.kleer_ref)], limit=1
         )
         if not move:
-            raise KleerMappingError(self.env._("No Odoo invoice has this Kleer id any more."))
+            raise KleerMappingError(job.env._("No Odoo invoice has this Kleer id any more."))
         invoice = run.client(company).invoice(job.kleer_ref)
         result = move._kleer_payment_apply(invoice, company.kleer_register_payments)
         return {
-            "message": self.env._("Payment registered.")
+            "message": job.env._("Payment registered.")
             if result == "paid"
-            else self.env._("Payment state read.")
+            else job.env._("Payment state read.")
         }

@@ -89,8 +89,6 @@ class ResCurrency(models.Model):
     def _kleer_job_pull(self, job, run):
         currency = self.browse(job.kleer_ref).exists()
         if not currency:
-            raise KleerMappingError(self.env._("The currency no longer exists."))
+            raise KleerMappingError(job.env._("The currency no longer exists."))
         written = self.env["kleer.sync"]._kleer_rate_apply(job.company_id, run, currency)
-        return {
-            "message": self.env._("Rate written.") if written else self.env._("Rate unchanged.")
-        }
+        return {"message": job.env._("Rate written.") if written else job.env._("Rate unchanged.")}

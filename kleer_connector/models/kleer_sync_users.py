@@ -94,7 +94,7 @@ class KleerUser(models.Model):
         found = [u for u in run.client(company).users() if u.id == job.kleer_ref]
         if not found:
             raise KleerMappingError(
-                self.env._("Kleer has no user %(id)s any more.", id=job.kleer_ref)
+                job.env._("Kleer has no user %(id)s any more.", id=job.kleer_ref)
             )
         message = self.env["kleer.sync"]._kleer_users_apply(company, found, raise_errors=True)
         return {"kleer_id": job.kleer_ref, "message": message}

@@ -18,6 +18,7 @@ from odoo import api, fields, models
 
 from ..kleer_api.types import Address, Client
 from .errors import KleerMappingError
+from .tools import reader_env
 
 PARTNER_STATES = [
     ("not_sent", "Not sent"),
@@ -296,13 +297,13 @@ class ResPartner(models.Model):
         canon = partner._kleer_canon(company)[partner.id]
         odoo_hash = canon_hash(canon)
         if not canon["name"]:
-            raise KleerMappingError(self.env._("The customer has no name."))
+            raise KleerMappingError(reader_env(self)._("The customer has no name."))
         payload = partner._kleer_client_payload(company, run, canon=canon)
         if payload.delivery_type:
             names = [t.name for t in partner._kleer_delivery_types(company, run)]
             if payload.delivery_type not in names:
                 raise KleerMappingError(
-                    self.env._(
+                    reader_env(self)._(
                         "Delivery type %(value)s is not one of Kleer's: %(names)s.",
                         value=payload.delivery_type,
                         names=", ".join(names),

@@ -14,6 +14,44 @@ NUMBER_WINDOW_PARAM = "kleer_connector.invoice_number_days"
 NUMBER_WINDOW_DAYS = 90  # how far back certified invoices wait for their number
 
 
+# Context key: the language of the person who reads what a queue job writes
+# (set by kleer.job on the records it runs, whose own ``lang`` is None).
+READER_LANG = "kleer_reader_lang"
+
+
+def reader_lang(record, company):
+    """The language of the person who reads what Odoo writes about
+    ``record`` (a refusal, a chatter note, a log entry): its creator's,
+    else its company's; never the language of whoever runs the queue."""
+    installed = {code for code, _name in record.env["res.lang"].get_installed()}
+    record = record[:1].sudo()
+    langs = [company.partner_id.lang]
+    if record and "create_uid" in record._fields:
+        creator = record.create_uid
+        if creator and not creator._is_superuser():
+            langs.insert(0, creator.lang)
+    return next((lang for lang in langs if lang in installed), "en_US")
+
+
+def reader_env(records):
+    """``records``' environment in the reader's language (see
+    ``reader_lang``): the queue job's reader when a job runs them, else the
+    reader of ``records`` themselves. Its ``_`` writes what a person reads."""
+    lang = records.env.context.get(READER_LANG)
+    if not lang:
+        company = records[:1].company_id if "company_id" in records._fields else False
+        lang = reader_lang(records, company or records.env.company)
+    return records.with_context(lang=lang).env
+
+
+def customer_env(move):
+    """``move``'s environment in its customer's language, else its company's
+    (as Odoo prints the invoice): for the texts the customer reads on the
+    invoice Kleer sends (row descriptions, notes)."""
+    lang = move.partner_id.lang or move.company_id.partner_id.lang
+    return move.with_context(lang=lang).env
+
+
 def days_param(env, key, default):
     """A positive number of days from a system parameter, else ``default``."""
     try:

@@ -101,12 +101,13 @@ class TestMessagesInTheReadersLanguage(InvoiceCase):
             )
         )
 
-    def invoice_by(self, user):
+    def invoice_by(self, user, lines=None, partner=None):
         """Created and confirmed by ``user`` through the form, in their language."""
         self.env = self.admin_env(user=user, context=dict(self.admin_env.context, lang=user.lang))
         try:
             move = self.make_invoice(
-                [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}]
+                lines or [{"product_id": self.consulting, "quantity": 1, "taxes": self.vat25}],
+                partner=partner,
             )
         finally:
             self.env = self.admin_env
@@ -174,3 +175,74 @@ class TestMessagesInTheReadersLanguage(InvoiceCase):
         self.assertEqual(job._kleer_reader_lang(), "sv_SE")
         self.company.partner_id.lang = "en_US"
         self.assertEqual(job._kleer_reader_lang(), "en_US")
+
+    def run_by_cron(self, lang):
+        """The queue's scheduled action, as "Run manually" runs it: as the
+        superuser, whose language is ``lang``."""
+        self.env.ref("base.user_root").lang = lang
+        self.env.ref("kleer_connector.cron_process_queue").method_direct_trigger()
+
+    def process_now_by(self, user, move):
+        """``user`` presses Process now on ``move``'s job. The queue runs as
+        the superuser: it gets ``user``'s language, as Odoo's ``_()`` would
+        take it from ``user``'s request."""
+        self.env.ref("base.user_root").lang = user.lang
+        job = self.job_of(move)
+        job.with_user(user).with_context(lang=user.lang).action_process_now()
+
+    def assertRefused(self, move, text, chatter_prefix):
+        move.invalidate_recordset()
+        self.assertEqual(move.kleer_state, "failed")
+        self.assertIn(text, move.kleer_last_error)
+        self.assertIn(text, self.open_log(move).message)
+        self.assertIn(text, move.kleer_activity_id.note)
+        note = chatter_prefix + text
+        self.assertTrue(any(note in body for body in self.chatter(move)), self.chatter(move))
+
+    def test_refusal_in_the_creators_language_whoever_runs_the_queue(self):
+        # No country: the mapping refuses the invoice, nothing reaches Kleer.
+        nowhere = self.env["res.partner"].create({"name": "Kund Utan Land", "lang": "en_US"})
+        swedish = self.invoice_by(self.anna, partner=nowhere)
+        sv_refusal = f"{swedish.display_name}: kunden Kund Utan Land saknar land; Kleer behöver"
+        self.run_by_cron("en_US")
+        self.assertRefused(swedish, sv_refusal, "Kleer: sändningen misslyckades: ")
+        # Bob (English) presses Process now: Anna still reads Swedish.
+        self.process_now_by(self.bob, swedish)
+        self.assertEqual(self.job_of(swedish).attempts, 2)
+        self.assertRefused(swedish, sv_refusal, "Kleer: sändningen misslyckades: ")
+        self.assertNotIn("has no country", self.open_log(swedish).message)
+        # Bob's own invoice, run by Anna (Swedish): Bob reads English.
+        english = self.invoice_by(self.bob, partner=nowhere)
+        self.process_now_by(self.anna, english)
+        en_refusal = f"{english.display_name}: the customer Kund Utan Land has no country;"
+        self.assertRefused(english, en_refusal, "Kleer: sending failed: ")
+        self.assertFalse(self.invoice_puts())
+
+    def test_rounding_row_in_the_customers_language_whoever_runs_the_queue(self):
+        self.company.tax_calculation_rounding_method = "round_globally"
+        lines = [
+            {"name": f"Rad {i}", "quantity": 12.12, "price_unit": 12.12, "taxes": self.vat25}
+            for i in range(5)
+        ]
+        Partner = self.env["res.partner"]
+        country = self.customer.country_id.id
+        kund = Partner.create({"name": "Svensk Kund", "lang": "sv_SE", "country_id": country})
+        customer = Partner.create({"name": "Customer", "lang": "en_US", "country_id": country})
+        cases = [
+            # (creator, customer, who runs the queue, the row's description)
+            (self.bob, kund, lambda move: self.run_by_cron("en_US"), "Momsavrundning (Rad "),
+            (self.anna, kund, lambda move: self.process_now_by(self.bob, move), "Momsavrundning ("),
+            (self.anna, customer, lambda move: self.run_by_cron("sv_SE"), "VAT rounding (Rad "),
+            (self.bob, customer, lambda move: self.process_now_by(self.anna, move), "VAT rounding"),
+        ]
+        for creator, partner, run, description in cases:
+            with self.subTest(creator=creator.name, customer=partner.name):
+                move = self.invoice_by(creator, lines, partner)
+                run(move)
+                self.assertIn(move.kleer_state, ("draft", "certified"))
+                # last_invoice_xml validates the body against Kleer's XSD.
+                rows = self.last_invoice_xml().findall("rows/row")
+                self.assertEqual(len(rows), 6)
+                found = rows[-1].findtext("description")
+                self.assertTrue(found.startswith(description), found)
+                self.assertTotalsEqual(move)
