@@ -4,7 +4,7 @@ transaction), the Send to Kleer button, the guards on writes and reset to
 draft, and what a job's state changes on the invoice (badge, activity, note).
 """
 
-from odoo import SUPERUSER_ID, _, api, fields, models
+from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
@@ -84,7 +84,7 @@ class AccountMove(models.Model):
                 and move.kleer_period_end
                 and move.kleer_period_start > move.kleer_period_end
             ):
-                raise UserError(_("The accrual period ends before it starts."))
+                raise UserError(self.env._("The accrual period ends before it starts."))
 
     # -- enqueueing ----------------------------------------------------------
 
@@ -122,7 +122,7 @@ class AccountMove(models.Model):
         todo = self._kleer_sendable().filtered(lambda m: not m.kleer_certified)
         if not todo:
             raise UserError(
-                _(
+                self.env._(
                     "Nothing to send: only confirmed customer invoices and credit notes of a "
                     "company connected to Kleer, not yet certified there, can be sent."
                 )
@@ -133,7 +133,7 @@ class AccountMove(models.Model):
             "tag": "display_notification",
             "params": {
                 "type": "info",
-                "message": _("%(n)s invoice(s) queued for Kleer.", n=len(todo)),
+                "message": self.env._("%(n)s invoice(s) queued for Kleer.", n=len(todo)),
                 "next": {"type": "ir.actions.act_window_close"},
             },
         }
@@ -144,7 +144,7 @@ class AccountMove(models.Model):
         steering = sorted(set(vals) & set(KLEER_STEERING_FIELDS))
         if steering and not self.env.su:
             raise AccessError(
-                _("Only the Kleer connector sets %(fields)s.", fields=", ".join(steering))
+                self.env._("Only the Kleer connector sets %(fields)s.", fields=", ".join(steering))
             )
         if vals.get("kleer_certified") and "kleer_certified_date" not in vals:
             vals = dict(vals, kleer_certified_date=fields.Datetime.now())
@@ -203,7 +203,10 @@ class AccountMove(models.Model):
             # fails on the row and retries, and then sees the other's state.
             jobs.log_ids.filtered(lambda log: log.state == "open").write({"state": "ignored"})
             jobs.write(
-                {"state": "ignored", "last_error": _("The invoice was reset to draft in Odoo.")}
+                {
+                    "state": "ignored",
+                    "last_error": self.env._("The invoice was reset to draft in Odoo."),
+                }
             )
             invoices.filtered("kleer_state").write({"kleer_state": "not_sent"})
         return res
@@ -226,7 +229,7 @@ class AccountMove(models.Model):
         for move in self:
             if move.kleer_certified:
                 raise UserError(
-                    _(
+                    self.env._(
                         "%(move)s is certified in Kleer (invoice number %(nr)s) and cannot be "
                         "changed there any more. Issue a credit note (Credit Note button) and, "
                         "if needed, a new invoice.",
@@ -236,7 +239,7 @@ class AccountMove(models.Model):
                 )
             if move.kleer_invoice_id:
                 raise UserError(
-                    _(
+                    self.env._(
                         "%(move)s is already in Kleer as a draft (Kleer id %(id)s). Changing it "
                         "in Odoo would not change Kleer's copy. Correct it in Kleer, or certify "
                         "it there and issue a credit note from Odoo.",
@@ -248,7 +251,7 @@ class AccountMove(models.Model):
                 lambda j, m=move: j.res_id == m.id and (j.state == "sending" or j.check_remote)
             ):
                 raise UserError(
-                    _(
+                    self.env._(
                         "%(move)s is being sent to Kleer, or an attempt may have reached Kleer: "
                         "wait until the queue has checked (its Kleer state shows the outcome), "
                         "then try again.",
@@ -258,7 +261,7 @@ class AccountMove(models.Model):
             if move.kleer_check_remote and not move.kleer_invoice_id:
                 # No job waits (e.g. it was ignored), but the doubt stays.
                 raise UserError(
-                    _(
+                    self.env._(
                         "An attempt to send %(move)s may have reached Kleer and its answer was "
                         "lost. Press Send to Kleer first: the queue looks for it in Kleer before "
                         "anything else.",
@@ -338,7 +341,7 @@ class AccountMove(models.Model):
                 move.kleer_activity_id.action_feedback(feedback=self.env._("Sent to Kleer."))
                 move.kleer_activity_id = False
             if state == "failed" and message:
-                move._kleer_note(_("Kleer: sending failed: %(msg)s", msg=message))
+                move._kleer_note(self.env._("Kleer: sending failed: %(msg)s", msg=message))
             elif note:
                 move._kleer_note(message)
 

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 
@@ -19,7 +19,7 @@ class AccountMoveLine(models.Model):
                 and line.kleer_period_start > line.kleer_period_end
             ):
                 raise UserError(
-                    _("The period of line %(l)s ends before it starts.", l=line.name or "")
+                    self.env._("The period of line %(l)s ends before it starts.", l=line.name or "")
                 )
 
     def _kleer_period(self, company):

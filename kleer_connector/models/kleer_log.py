@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from lxml import etree
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..kleer_api import KleerBadResponse, xmlcodec
@@ -216,13 +216,13 @@ class KleerLog(models.Model):
         check_user_action(self)
         action = self._open_record_action()
         if not action:
-            raise UserError(_("This entry is not linked to an Odoo record."))
+            raise UserError(self.env._("This entry is not linked to an Odoo record."))
         return action
 
     def action_reprocess(self):
         jobs = check_user_action(self).job_id
         if not jobs:
-            raise UserError(_("These entries have no work to reprocess."))
+            raise UserError(self.env._("These entries have no work to reprocess."))
         jobs.action_reprocess()
         return True
 

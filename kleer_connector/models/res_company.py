@@ -1,6 +1,6 @@
 import logging
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..kleer_api import (
@@ -252,7 +252,7 @@ class ResCompany(models.Model):
         except KleerError as exc:
             return False, self._kleer_explain(exc, token)
         lines = [
-            _(
+            self.env._(
                 "Connected to Kleer company %(name)s (org. no. %(orgno)s, accounting "
                 "currency %(currency)s) as %(user)s.",
                 name=info.name,
@@ -275,7 +275,7 @@ class ResCompany(models.Model):
         try:
             rate = client.exchange_rate(other, accounting_currency)
             lines.append(
-                _(
+                self.env._(
                     "Exchange rate: 1 %(f)s = %(r)s %(t)s.",
                     f=other,
                     r=rate.rate,
@@ -284,7 +284,7 @@ class ResCompany(models.Model):
             )
         except KleerError as exc:
             lines.append(
-                _(
+                self.env._(
                     "Exchange rate: not read with the chosen call (%(e)s); the rate sync will "
                     "fail until another call is chosen.",
                     e=self._kleer_explain(exc, token, next_step=False),
@@ -292,10 +292,10 @@ class ResCompany(models.Model):
             )
         try:
             if client.probe_paging():
-                lines.append(_("Invoice list paging: Kleer echoes the offset asked."))
+                lines.append(self.env._("Invoice list paging: Kleer echoes the offset asked."))
             else:
                 lines.append(
-                    _(
+                    self.env._(
                         "Invoice list paging: Kleer ignores the offset; looking up invoices "
                         "whose answer was lost will stop with an error instead of reading page "
                         "1 again."
@@ -303,7 +303,7 @@ class ResCompany(models.Model):
                 )
         except KleerError as exc:
             lines.append(
-                _(
+                self.env._(
                     "Invoice list paging: not read (%(e)s).",
                     e=self._kleer_explain(exc, token, next_step=False),
                 )
@@ -313,7 +313,10 @@ class ResCompany(models.Model):
         except KleerError as exc:
             unit, count = None, 0
             lines.append(
-                _("VAT unit: not read (%(e)s).", e=self._kleer_explain(exc, token, next_step=False))
+                self.env._(
+                    "VAT unit: not read (%(e)s).",
+                    e=self._kleer_explain(exc, token, next_step=False),
+                )
             )
         else:
             # The selection's labels in the admin's language (VAT_UNITS is English).
@@ -321,7 +324,7 @@ class ResCompany(models.Model):
             names = dict(field._description_selection(self.env))
             if unit:
                 lines.append(
-                    _(
+                    self.env._(
                         "VAT unit: %(u)s, from %(n)s VAT figures of Kleer's products and invoices.",
                         u=names[unit],
                         n=count,
@@ -329,7 +332,7 @@ class ResCompany(models.Model):
                 )
             else:
                 lines.append(
-                    _(
+                    self.env._(
                         "VAT unit: not found (%(n)s VAT figures, of both forms or none); choose it "
                         "in the settings. Until then discounts go to Kleer in öre.",
                         n=count,
