@@ -9,7 +9,9 @@ again when the invoice-number cron sees the invoice certified (or deleted)
 in Kleer, when the invoice's own job reaches Kleer or is ignored, when a
 user presses Send to Kleer, and at the latest after ``WAIT_RECHECK``.
 Waking a job only sets its ``next_try``: the queue's claim still runs it
-once, and its handler reads the invoice in Kleer again before it sends.
+once, and its handler reads the invoice in Kleer again before it sends. A
+job the number cron cannot wake (a worker runs it, or its row is written
+at that moment) makes the cron look again a minute later.
 """
 
 from datetime import timedelta
@@ -20,6 +22,7 @@ from .errors import CONCURRENCY_ERRORS, KleerWaitForOriginal
 from .tools import own_cursor
 
 WAIT_RECHECK = timedelta(days=1)  # a waiting credit note looks again by itself
+WAKE_RETRY = timedelta(minutes=1)  # the number cron again, after a wake it could not do
 WAITING = "waiting"  # error_kind of a job that waits, not failed
 
 
@@ -77,6 +80,8 @@ class AccountMove(models.Model):
         """Wake the waiting credit notes whose invoice Kleer now shows
         certified (or deleted), reading Kleer's invoices of those dates
         page by page."""
+        # Jobs a worker runs right now too: they may have read Kleer before
+        # it showed the invoice certified, and go back to waiting for a day.
         jobs = (
             self.env["kleer.job"]
             .sudo()
@@ -85,7 +90,7 @@ class AccountMove(models.Model):
                     ("company_id", "=", company.id),
                     ("res_model", "=", "account.move"),
                     ("operation", "=", "post"),
-                    ("state", "=", "pending"),
+                    ("state", "in", ("pending", "sending")),
                     ("error_kind", "=", WAITING),
                 ]
             )
@@ -104,7 +109,15 @@ class AccountMove(models.Model):
             if not waiting:
                 break
         jobs = jobs.filtered(lambda j: self.browse(j.res_id).reversed_entry_id in ready)
-        self.env["kleer.job"]._kleer_wake(jobs, own_transaction=True)
+        woken = self.env["kleer.job"]._kleer_wake(
+            jobs.filtered(lambda j: j.state == "pending"), own_transaction=True
+        )
+        if jobs - woken:
+            # Being run, or written by someone else at this moment: their
+            # credit notes are not known to go out. Look again soon rather
+            # than leave them to the daily re-check.
+            cron = self.env.ref("kleer_connector.cron_kleer_invoice_numbers")
+            cron.sudo()._trigger(at=fields.Datetime.now() + WAKE_RETRY)
 
 
 class KleerJob(models.Model):
@@ -124,26 +137,30 @@ class KleerJob(models.Model):
 
     @api.model
     def _kleer_wake(self, jobs, own_transaction=False):
-        """Make waiting jobs due now. In a transaction of its own (for a
-        cron): a job a worker or a user takes at the same moment is being
-        looked at anyway, so a conflict is no loss."""
+        """Make waiting jobs due now; returns the jobs woken. In a
+        transaction of its own (for a cron): a job written elsewhere at the
+        same moment (a conflict) is not woken, and the caller knows it."""
         if not jobs:
-            return
+            return jobs
         if own_transaction:
             try:
                 with own_cursor(self.env) as env:
                     env.cr.execute(
                         "UPDATE kleer_job SET next_try = NULL WHERE id IN %s "
-                        "AND state = 'pending' AND error_kind = %s",
+                        "AND state = 'pending' AND error_kind = %s RETURNING id",
                         (tuple(jobs.ids), WAITING),
                         log_exceptions=False,
                     )
+                    woken = self.browse([row[0] for row in env.cr.fetchall()])
             except CONCURRENCY_ERRORS:
-                return
+                woken = self.browse()
             jobs.invalidate_recordset(["next_try"])
         else:
             jobs.write({"next_try": False})
-        self._trigger_queue()
+            woken = jobs
+        if woken:
+            self._trigger_queue()
+        return woken
 
     @api.model
     def _enqueue(self, records, operation, company=None, direction="out", priority=10):

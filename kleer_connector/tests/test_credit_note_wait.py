@@ -5,6 +5,7 @@ or ignored fails with a clear message."""
 
 import threading
 import time
+from datetime import timedelta
 
 from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import tagged
@@ -84,6 +85,36 @@ class TestCreditNoteWaits(InvoiceCase):
             if i.get("foreign-id") == f"odoo-move-{refund.id}"
         ]
         self.assertEqual(len(credit_notes), 1)
+
+    def number_cron_triggers(self):
+        cron = self.env.ref("kleer_connector.cron_kleer_invoice_numbers")
+        return self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
+
+    def test_a_credit_note_being_run_when_its_invoice_is_certified_is_looked_at_again(self):
+        # A worker runs the credit note (it read Kleer before the invoice was
+        # certified) while the number cron sees the invoice certified: the
+        # cron cannot wake a job that runs, so it comes back in a minute.
+        invoice, refund = self.waiting_refund()
+        job = self.job_of(refund)
+        self.sandbox.state.certify_invoice(self.sandbox.company_id, invoice.kleer_invoice_id)
+        job.state = "sending"  # claimed by a worker, still waiting-kind
+        before = self.number_cron_triggers()
+        self.numbers_cron()
+        triggers = self.number_cron_triggers() - before
+        self.assertEqual(len(triggers), 1, "the number cron looks again")
+        self.assertLessEqual(
+            triggers.call_at, fields.Datetime.now() + timedelta(minutes=1, seconds=5)
+        )
+        # The worker's stale read sends the credit note back to waiting a day.
+        job.write({"state": "pending", "next_try": fields.Datetime.now() + timedelta(days=1)})
+        self.numbers_cron()  # the triggered run
+        self.assertFalse(job.next_try, "due now")
+        before = self.number_cron_triggers()
+        self.process_queue()
+        self.assertEqual((refund.kleer_state, job.state), ("draft", "done"), job.last_error)
+        self.assertEqual(len(self.invoice_puts()), 2, "the invoice and its credit note")
+        self.numbers_cron()
+        self.assertFalse(self.number_cron_triggers() - before, "nothing left to look at")
 
     def test_invoice_certified_by_its_own_job_wakes_the_credit_note(self):
         invoice, refund = self.waiting_refund()
@@ -177,7 +208,9 @@ class TestCreditNoteWakesOnce(InvoiceRealCase):
         env = api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [self.company_id]})
         return env(user=user(env)) if user else env
 
-    def test_two_crons_two_workers_and_send_make_one_credit_note(self):
+    def waiting_refund(self):
+        """An invoice in Kleer as a draft and its credit note waiting, all
+        committed: (invoice id, its Kleer id, credit note id, its job id)."""
         (move_id,), job_ids, _c, _p = self.setup_invoices(1, linked=True)
         self.process(job_ids=job_ids)
         with self.registry.cursor() as cr:
@@ -198,12 +231,74 @@ class TestCreditNoteWakesOnce(InvoiceRealCase):
             self.values("kleer.job", job_id, "state", "error_kind"), ("pending", "waiting")
         )
         self.assertEqual(self.values("account.move", refund_id, "kleer_state"), ("waiting",))
+        return move_id, kleer_id, refund_id, job_id
 
+    def numbers_cron(self):
+        with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
+            env["account.move"]._cron_kleer_invoice_numbers()
+
+    def number_cron_triggers(self, since):
+        """Odoo's triggers of the number cron set after ``since``."""
+        with self.registry.cursor() as cr:
+            cron = api.Environment(cr, SUPERUSER_ID, {}).ref(
+                "kleer_connector.cron_kleer_invoice_numbers"
+            )
+            cr.execute(
+                "SELECT call_at FROM ir_cron_trigger WHERE cron_id = %s AND create_date >= %s",
+                (cron.id, since),
+            )
+            return [row[0] for row in cr.fetchall()]
+
+    def test_a_wake_lost_to_a_conflict_is_tried_again_in_a_minute(self):
+        _move_id, kleer_id, refund_id, job_id = self.waiting_refund()
+        self.sandbox.state.certify_invoice(self.sandbox.company_id, kleer_id)
+        since = fields.Datetime.now()
+        # Another transaction writes the job's row (a user's Send, a worker)
+        # while the number cron wakes it: the cron's update conflicts.
+        blocker = self.registry.cursor()
+        try:
+            blocker.execute("UPDATE kleer_job SET priority = priority WHERE id = %s", [job_id])
+            cron = threading.Thread(target=self.numbers_cron)
+            cron.start()
+            self.wait_for_lock_wait(cron)
+            blocker.commit()
+        finally:
+            blocker.close()
+        cron.join(timeout=60)
+        (next_try,) = self.values("kleer.job", job_id, "next_try")
+        self.assertTrue(next_try, "the conflict cost the cron its wake")
+        (call_at,) = self.number_cron_triggers(since)
+        self.assertLessEqual(call_at, fields.Datetime.now() + timedelta(minutes=1))
+        # The triggered run wakes it; the credit note goes out once.
+        self.numbers_cron()
+        self.assertEqual(self.values("kleer.job", job_id, "next_try"), (False,))
+        self.process(job_ids=[job_id])
+        self.assertEqual(self.values("kleer.job", job_id, "state"), ("done",))
+        self.assertEqual(len(self.in_kleer("invoice", f"odoo-move-{refund_id}")), 1)
+
+    def wait_for_lock_wait(self, thread):
+        """Until a backend waits for a row lock (the cron's update)."""
+        deadline = time.monotonic() + 30
+        with self.registry.cursor() as cr:
+            while time.monotonic() < deadline and thread.is_alive():
+                cr.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'UPDATE kleer_job SET next_try%%'"
+                )
+                if cr.fetchone()[0]:
+                    return
+                cr.rollback()
+                time.sleep(0.05)
+        self.fail("the cron never waited for the job's row")
+
+    def test_two_crons_two_workers_and_send_make_one_credit_note(self):
+        move_id, kleer_id, refund_id, job_id = self.waiting_refund()
         number = self.sandbox.state.certify_invoice(self.sandbox.company_id, kleer_id)
         self.sandbox.faults.add(
             "latency", method="PUT", path="^/client/invoice$", seconds=0.2, times=None
         )
         start, errors, stop = threading.Barrier(5), [], time.monotonic() + 5
+        since = fields.Datetime.now()
 
         def numbers_cron():
             with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
@@ -246,19 +341,19 @@ class TestCreditNoteWakesOnce(InvoiceRealCase):
         for thread in threads:
             thread.join(timeout=120)
         self.assertFalse(errors, errors)
-        # On a loaded machine both crons may have lost their run to a
-        # conflict (the daily re-check would wake it): one quiet run more.
-        with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
-            env["account.move"]._cron_kleer_invoice_numbers()
-        # Whatever is left: a Send that came after the credit note went out
-        # queued a new job, which finds it in Kleer and sends nothing.
+        # What Odoo's cron runner would still run: a number cron a lost wake
+        # triggered, then the jobs due within a minute (a retry after a
+        # conflict). A Send that came after the credit note went out queued a
+        # new job, which finds it in Kleer and sends nothing.
+        if self.number_cron_triggers(since):
+            self.numbers_cron()
         with self.registry.cursor() as cr:
             refund_jobs = (
                 self.env_in(cr)["kleer.job"]
                 .search([("res_model", "=", "account.move"), ("res_id", "=", refund_id)])
                 .ids
             )
-        self.process(job_ids=refund_jobs)
+        self.process(job_ids=refund_jobs, now=fields.Datetime.now() + timedelta(minutes=1))
 
         copies = self.in_kleer("invoice", f"odoo-move-{refund_id}")
         self.assertEqual(len(copies), 1, "one credit note in Kleer")
