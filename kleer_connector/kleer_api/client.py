@@ -236,6 +236,7 @@ class KleerClient:
                     KleerUnknownOutcome,
                     "Kleer did not answer in time; the request may have been stored",
                     exchange,
+                    detail=_cause(exc),
                 ) from exc
             raise self._error(
                 KleerTransientError,
@@ -250,6 +251,7 @@ class KleerClient:
                     "The connection to Kleer broke after the request was sent; "
                     "it may have been stored",
                     exchange,
+                    detail=_cause(exc),
                 ) from exc
             raise self._error(
                 KleerTransientError,

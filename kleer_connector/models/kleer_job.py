@@ -281,7 +281,8 @@ class KleerJob(models.Model):
         kind, _retry, _maybe = self._classify(exc)
         if kind == "internal":
             _logger.exception("Kleer pull %s %s failed", operation, kleer_ref)
-        message = company._kleer_redact(str(exc) or exc.__class__.__name__)
+        # In the language of this sync run (its reader's, see kleer.sync).
+        message = company.with_env(self.env)._kleer_error_text(exc)
         with own_cursor(self.env) as env:
             job = env["kleer.job"]._enqueue_pull(model, operation, kleer_ref, company, record_name)
             job.write(
@@ -686,7 +687,8 @@ class KleerJob(models.Model):
         kind, retry, check_remote = self._classify(exc)
         if kind == "internal":
             _logger.exception("Kleer job %s (%s) failed", self.id, self.operation)
-        message = self.company_id._kleer_redact(str(exc) or exc.__class__.__name__)
+        # The job's environment is in its reader's language (_run_one).
+        message = self.company_id._kleer_error_text(exc)
         if retry and self.attempts >= MAX_ATTEMPTS:
             retry = False
             message = self.env._(

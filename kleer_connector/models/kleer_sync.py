@@ -13,7 +13,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from .kleer_job import KleerRun
-from .tools import KLEER_MANAGER, check_user_action, own_cursor, try_advisory_lock
+from .tools import KLEER_MANAGER, check_user_action, own_cursor, reader_lang, try_advisory_lock
 
 _logger = logging.getLogger(__name__)
 
@@ -56,7 +56,11 @@ class KleerSync(models.AbstractModel):
     @api.model
     def _cron_sync(self, name):
         for company in self.env["res.company"]._kleer_companies(SYNC_FLAGS[name]):
-            self.with_company(company)._run_sync(name, company)
+            # Nobody reads a scheduled run as it ends: what it writes (its
+            # message, the log) is in the company's language, never in that
+            # of the cron's user. "Sync now" writes in its user's.
+            lang = reader_lang(company.browse(), company)
+            self.with_company(company).with_context(lang=lang)._run_sync(name, company)
 
     @api.model
     def _run_sync(self, name, company):
@@ -92,7 +96,7 @@ class KleerSync(models.AbstractModel):
                         name,
                         {
                             "last_run": started,
-                            "last_message": company._kleer_redact(str(exc))[:200],
+                            "last_message": self._error_text(company, exc)[:200],
                         },
                     )
                     return False, self._run_failure_text(company, exc)
@@ -112,11 +116,17 @@ class KleerSync(models.AbstractModel):
         from ..kleer_api import KleerError
 
         if isinstance(exc, KleerError):
+            # Always the plain-words reason and a next step: the user acts now.
             return company._kleer_explain(exc, company.sudo().kleer_token)
         return self.env._(
             "%(error)s. See the Kleer sync log for the details.",
-            error=company._kleer_redact(str(exc) or exc.__class__.__name__),
+            error=self._error_text(company, exc),
         )
+
+    @api.model
+    def _error_text(self, company, exc):
+        """``exc`` as its reader reads it, in this run's language."""
+        return company.with_env(self.env)._kleer_error_text(exc)
 
     @api.model
     def _note_skipped(self, name, company):
@@ -191,7 +201,7 @@ class KleerSync(models.AbstractModel):
                 "level": "error",
                 "state": "open",
                 "error_kind": getattr(exc, "kind", "internal"),
-                "message": company._kleer_redact(str(exc) or exc.__class__.__name__),
+                "message": self._error_text(company, exc),
                 "request_body": getattr(exc, "request_body", None) or False,
                 "response_body": getattr(exc, "response_body", None) or False,
                 "http_status": getattr(exc, "status", None) or False,

@@ -349,11 +349,30 @@ class ResCompany(models.Model):
             company.kleer_vat_unit_detected = unit or False
         return lines
 
+    def _kleer_error_text(self, exc):
+        """What a person reads of a failed call or job, in this environment's
+        language (the reader's: see ``tools.reader_env``): for a Kleer error
+        that carries Kleer's (or the network's) own words, the plain-words
+        reason of its kind with those words verbatim (``_kleer_explain``).
+        Other errors keep their own text: the connector's findings (amounts,
+        an unsupported call, the schema check), already in the reader's
+        language or naming what was seen. Token removed."""
+        if isinstance(exc, KleerError) and (exc.detail or exc.kind == "config"):
+            if self._kleer_reason_key(exc) in self._kleer_reasons(exc.status):
+                return self._kleer_explain(exc, self.sudo().kleer_token, next_step=False)
+        return self._kleer_redact(str(exc) or exc.__class__.__name__)
+
     @api.model
-    def _kleer_explain(self, exc, token=None, next_step=True):
-        """Plain-words reason for a failed call, then Kleer's (or the
-        network's) own words once, then what to do; token removed."""
-        reasons = {
+    def _kleer_reason_key(self, exc):
+        # A 5xx reached Kleer: "could not be reached" would mislead.
+        if exc.kind == "transient" and exc.status and exc.status >= 500:
+            return "server_error"
+        return exc.kind
+
+    @api.model
+    def _kleer_reasons(self, status=None):
+        """Per error kind: (plain-words reason, what to do next)."""
+        return {
             "config": (
                 self.env._("The Kleer settings are incomplete or invalid"),
                 self.env._("Complete the Kleer settings, then press Test connection."),
@@ -380,6 +399,10 @@ class ResCompany(models.Model):
                     "Check the environment or URL and this server's network, then try again."
                 ),
             ),
+            "server_error": (
+                self.env._("Kleer had a technical error, HTTP %(status)s", status=status),
+                self.env._("Wait a moment, then try again."),
+            ),
             "rate_limited": (
                 self.env._("Kleer asks to slow down"),
                 self.env._("Wait a minute, then try again."),
@@ -393,12 +416,18 @@ class ResCompany(models.Model):
                 self.env._("Check the Kleer settings, then try again."),
             ),
             "unknown_outcome": (
-                self.env._("Kleer did not answer"),
+                # Only writes end so: whether Kleer stored it is looked up first.
+                self.env._("Kleer did not answer; it may have stored the request"),
                 self.env._("Try again in a moment."),
             ),
         }
-        reason, step = reasons.get(
-            exc.kind,
+
+    @api.model
+    def _kleer_explain(self, exc, token=None, next_step=True):
+        """Plain-words reason for a failed call, then Kleer's (or the
+        network's) own words once, then what to do; token removed."""
+        reason, step = self._kleer_reasons(exc.status).get(
+            self._kleer_reason_key(exc),
             (
                 self.env._("The Kleer call failed"),
                 self.env._("Try again; if it fails again, see the Kleer sync log."),

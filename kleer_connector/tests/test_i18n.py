@@ -218,6 +218,65 @@ class TestMessagesInTheReadersLanguage(InvoiceCase):
         self.assertRefused(english, en_refusal, "Kleer: sending failed: ")
         self.assertFalse(self.invoice_puts())
 
+    def test_kleer_refusal_reads_in_the_creators_language_with_kleers_own_words(self):
+        swedish = self.invoice_by(self.anna)
+        english = self.invoice_by(self.bob)
+        kleer_says = "Kunden är spärrad för fakturering"
+        self.sandbox.faults.add(
+            "status",
+            method="PUT",
+            path=r"^/client/invoice$",
+            status=400,
+            times=2,
+            message=kleer_says,
+        )
+        self.run_by_cron("en_US")
+        # The reason in the reader's words, Kleer's own words verbatim inside.
+        sv_text = f"Kleer avvisade anropet ({kleer_says})"
+        self.assertRefused(swedish, sv_text, "Kleer: sändningen misslyckades: ")
+        self.assertEqual(self.job_of(swedish).last_error, sv_text)
+        self.assertEqual(self.job_of(swedish).error_kind, "validation")
+        self.assertNotIn("refused", self.open_log(swedish).message)
+        en_text = f"Kleer refused the request ({kleer_says})"
+        self.assertRefused(english, en_text, "Kleer: sending failed: ")
+        self.assertEqual(self.job_of(english).last_error, en_text)
+
+    def test_kleer_error_on_retry_reads_swedish(self):
+        move = self.invoice_by(self.anna)
+        self.sandbox.faults.add(
+            "status", method="PUT", path=r"^/client/invoice$", status=503, message="Tekniskt fel"
+        )
+        self.run_by_cron("en_US")
+        job = self.job_of(move)
+        self.assertEqual(job.state, "pending")
+        self.assertEqual(job.last_error, "Kleer hade ett tekniskt fel, HTTP 503 (Tekniskt fel)")
+        retry = job.log_ids.sorted("id")[-1].message
+        self.assertTrue(retry.startswith(f"{job.last_error} (nytt försök "), retry)
+
+    def test_scheduled_sync_failure_reads_in_the_company_language(self):
+        self.company.partner_id.lang = "sv_SE"
+        self.company.kleer_sync_products = True
+        self.sandbox.faults.add(
+            "status", method="GET", path="^/product$", status=400, message="Ogiltigt filter"
+        )
+        self.env.ref("base.user_root").lang = "en_US"
+        self.env.ref("kleer_connector.cron_sync_products").method_direct_trigger()
+        state = self.env["kleer.sync.state"].search(
+            [("company_id", "=", self.company.id), ("sync", "=", "products")]
+        )
+        self.assertEqual(state.last_message, "Kleer avvisade anropet (Ogiltigt filter)")
+        log = self.env["kleer.log"].search(
+            [("company_id", "=", self.company.id), ("operation", "=", "sync_products")], limit=1
+        )
+        self.assertEqual(log.message, "Kleer avvisade anropet (Ogiltigt filter)")
+        # "Sync now": its user reads the run's message, in their language.
+        self.sandbox.faults.add(
+            "status", method="GET", path="^/product$", status=400, message="Ogiltigt filter"
+        )
+        self.env["kleer.sync"].with_context(lang="en_US")._run_sync("products", self.company)
+        state.invalidate_recordset()
+        self.assertEqual(state.last_message, "Kleer refused the request (Ogiltigt filter)")
+
     def test_rounding_row_in_the_customers_language_whoever_runs_the_queue(self):
         self.company.tax_calculation_rounding_method = "round_globally"
         lines = [
