@@ -22,7 +22,7 @@ from datetime import timedelta
 import psycopg2.errors
 
 from odoo import SUPERUSER_ID, api, fields, models
-from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import config
 
 from ..kleer_api import KleerError, KleerUnknownOutcome
@@ -35,7 +35,8 @@ from .tools import (
     check_user_action,
     days_param,
     own_cursor,
-    reader_lang,
+    record_reader,
+    user_lang,
 )
 
 _logger = logging.getLogger(__name__)
@@ -721,7 +722,7 @@ class KleerJob(models.Model):
                 else self.env._(
                     "%(msg)s (will retry at %(when)s)",
                     msg=message,
-                    when=self._kleer_reader_time(vals["next_try"]),
+                    when=self._kleer_reader_time(vals["next_try"], run),
                 ),
                 exchange=exchange,
                 exc=exc,
@@ -759,42 +760,43 @@ class KleerJob(models.Model):
         client = run._clients.get(self.company_id.id)
         return client.last_exchange if client else None
 
-    def _kleer_reader_time(self, value):
-        """``value`` (UTC) as its reader reads it: in the time zone of the
-        record's creator (else the company's), to the minute, zone named."""
+    def _kleer_reader(self, run=None):
+        """Who reads this job's messages: its record's creator
+        (``tools.record_reader``), else no user (the company's language and
+        time zone apply). A batch (``run``) looks it up once per job."""
         self.ensure_one()
-        creator = self.env["res.users"]
-        if self.res_id and self.res_model in self.env:
-            record = self.env[self.res_model].browse(self.res_id).exists()
-            if "create_uid" in record._fields:
-                creator = record.sudo().create_uid
-        tz = (creator.tz if creator and not creator._is_superuser() else None) or (
-            self.company_id.partner_id.tz or "UTC"
+
+        def creator_id():
+            if not self.res_id or self.res_model not in self.env:
+                return False
+            # (no exists() first: _execute checks, the read tells too)
+            return record_reader(self.env[self.res_model].browse(self.res_id)).id
+
+        reader_id = (
+            creator_id()
+            if run is None
+            else run.cached(self.company_id, ("reader", self.id), creator_id)
         )
+        return self.env["res.users"].sudo().browse(reader_id)
+
+    def _kleer_reader_time(self, value, run=None):
+        """``value`` (UTC) as its reader reads it: in the reader's time zone
+        (else the company's), to the minute, zone named."""
+        tz = self._kleer_reader(run).tz or self.company_id.partner_id.tz or "UTC"
         local = fields.Datetime.context_timestamp(self.with_context(tz=tz), value)
         return local.strftime("%Y-%m-%d %H:%M %Z")
 
     def _kleer_reader_lang(self, run=None):
-        """The language of who reads this job's messages (see
-        ``tools.reader_lang``): jobs run with an empty context, which would
-        write every chatter note and log entry in English. A batch (``run``)
-        looks it up once per company and creator."""
-        self.ensure_one()
-        record = self.env["res.users"].browse()  # no record: the company's language
-        creator_id = False
-        if self.res_id and self.res_model in self.env:
-            record = self.env[self.res_model].sudo().browse(self.res_id)
-            if "create_uid" in record._fields:
-                try:  # (no exists() first: _execute checks, the read tells too)
-                    creator_id = record.create_uid.id
-                except MissingError:  # deleted: the company's language
-                    record = self.env["res.users"].browse()
+        """The reader's language (else the company's): jobs run with an empty
+        context, which would write every chatter note and log entry in
+        English. A batch (``run``) looks it up once per company and reader."""
+        reader = self._kleer_reader(run)
         if run is None:
-            return reader_lang(record, self.company_id)
+            return user_lang(reader, self.company_id)
         return run.cached(
             self.company_id,
-            ("reader_lang", creator_id),
-            lambda: reader_lang(record, self.company_id),
+            ("reader_lang", reader.id),
+            lambda: user_lang(reader, self.company_id),
         )
 
     def _log_vals(

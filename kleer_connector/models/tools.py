@@ -2,7 +2,7 @@ import hashlib
 from contextlib import contextmanager
 
 from odoo import api
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, MissingError
 
 KLEER_USER = "kleer_connector.group_kleer_user"
 KLEER_MANAGER = "kleer_connector.group_kleer_manager"
@@ -19,18 +19,33 @@ NUMBER_WINDOW_DAYS = 90  # how far back certified invoices wait for their number
 READER_LANG = "kleer_reader_lang"
 
 
-def reader_lang(record, company):
-    """The language of the person who reads what Odoo writes about
-    ``record`` (a refusal, a chatter note, a log entry): its creator's,
-    else its company's; never the language of whoever runs the queue."""
-    installed = {code for code, _name in record.env["res.lang"].get_installed()}
+def record_reader(record):
+    """The person who reads what Odoo writes about ``record`` (a refusal, a
+    chatter note, a log entry, a retry time): its creator, unless that is
+    the superuser (a cron, an import) or the record is gone. Else no user:
+    the company's language and time zone apply. Never whoever runs the
+    queue. Sudo."""
     record = record[:1].sudo()
-    langs = [company.partner_id.lang]
     if record and "create_uid" in record._fields:
-        creator = record.create_uid
+        try:
+            creator = record.create_uid
+        except MissingError:  # deleted meanwhile
+            creator = None
         if creator and not creator._is_superuser():
-            langs.insert(0, creator.lang)
+            return creator
+    return record.env["res.users"].sudo()
+
+
+def user_lang(user, company):
+    """``user``'s language (none: no user), else ``company``'s, if installed."""
+    installed = {code for code, _name in company.env["res.lang"].get_installed()}
+    langs = [user.lang, company.partner_id.lang]
     return next((lang for lang in langs if lang in installed), "en_US")
+
+
+def reader_lang(record, company):
+    """The language of ``record``'s reader (``record_reader``)."""
+    return user_lang(record_reader(record), company)
 
 
 def reader_env(records):

@@ -3,6 +3,7 @@
 written in the language of who reads them."""
 
 import re
+from datetime import datetime
 
 import polib
 
@@ -175,6 +176,28 @@ class TestMessagesInTheReadersLanguage(InvoiceCase):
         self.assertEqual(job._kleer_reader_lang(), "sv_SE")
         self.company.partner_id.lang = "en_US"
         self.assertEqual(job._kleer_reader_lang(), "en_US")
+
+    def test_one_reader_gives_the_language_and_the_time_zone(self):
+        self.anna.tz = "Europe/Stockholm"
+        self.company.partner_id.write({"lang": "en_US", "tz": "Asia/Tokyo"})
+        noon = datetime(2026, 1, 15, 12, 0)
+        job = self.job_of(self.invoice_by(self.anna))
+        self.assertEqual(job._kleer_reader(), self.anna)
+        self.assertEqual(job._kleer_reader_lang(), "sv_SE")
+        self.assertEqual(job._kleer_reader_time(noon), "2026-01-15 13:00 CET")
+        # Created by the superuser (a cron, an import): nobody, the company's.
+        job = self.job_of(self.make_invoice([{"product_id": self.consulting, "quantity": 1}]))
+        self.assertFalse(job._kleer_reader())
+        self.assertEqual(job._kleer_reader_lang(), "en_US")
+        self.assertEqual(job._kleer_reader_time(noon), "2026-01-15 21:00 JST")
+        # A record gone meanwhile: nobody either.
+        partner = self.env["res.partner"].with_user(self.anna).sudo().create({"name": "Borta AB"})
+        job = self.env["kleer.job"]._enqueue(partner, "push")
+        self.assertEqual(job._kleer_reader(), self.anna)
+        partner.unlink()
+        job.invalidate_recordset()
+        self.assertFalse(job._kleer_reader())
+        self.assertEqual(job._kleer_reader_time(noon), "2026-01-15 21:00 JST")
 
     def run_by_cron(self, lang):
         """The queue's scheduled action, as "Run manually" runs it: as the
