@@ -284,7 +284,7 @@ class KleerClient:
                     f"Kleer's answer to a write could not be read ({exc}); it may have been stored",
                     exchange,
                 ) from exc
-            raise self._error(KleerBadResponse, str(exc), exchange) from exc
+            raise self._error(KleerBadResponse, str(exc), exchange, detail=str(exc)) from exc
 
     def _read_body(self, response, exchange, sink=None):
         """The answer's bytes (or, with ``sink``, their count once written
@@ -317,7 +317,9 @@ class KleerClient:
             try:
                 yield from codec.iter_items(spool, root_tag, item_tag, convert)
             except KleerBadResponse as exc:
-                raise self._error(KleerBadResponse, str(exc), self.last_exchange) from exc
+                raise self._error(
+                    KleerBadResponse, str(exc), self.last_exchange, detail=str(exc)
+                ) from exc
 
     def _error(self, cls, message, exchange, **kw):
         # Texts built from exceptions or from Kleer's answer may hold the

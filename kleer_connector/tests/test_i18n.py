@@ -300,6 +300,20 @@ class TestMessagesInTheReadersLanguage(InvoiceCase):
         state.invalidate_recordset()
         self.assertEqual(state.last_message, "Kleer refused the request (Ogiltigt filter)")
 
+    def test_unreadable_answer_reads_in_the_company_language(self):
+        self.company.partner_id.lang = "sv_SE"
+        self.company.kleer_sync_products = True
+        self.sandbox.faults.add("malformed", method="GET", path="^/product$")
+        self.env.ref("base.user_root").lang = "en_US"
+        self.env.ref("kleer_connector.cron_sync_products").method_direct_trigger()
+        state = self.env["kleer.sync.state"].search(
+            [("company_id", "=", self.company.id), ("sync", "=", "products")]
+        )
+        # The reason in Swedish, what the parser saw (technical) inside.
+        self.assertTrue(
+            state.last_message.startswith("Kleers svar gick inte att läsa ("), state.last_message
+        )
+
     def test_rounding_row_in_the_customers_language_whoever_runs_the_queue(self):
         self.company.tax_calculation_rounding_method = "round_globally"
         lines = [
