@@ -1,3 +1,5 @@
+# First: the mixin kleer.job and kleer.log inherit.
+from . import kleer_labels
 from . import res_company
 from . import res_config_settings
 from . import kleer_log
@@ -26,4 +28,3 @@ from . import account_move_payment
 from . import kleer_sync_payments
 from . import default_product
 from . import account_journal
-from . import kleer_labels

@@ -138,6 +138,7 @@ def create_lock(record, company):
 
 class KleerJob(models.Model):
     _name = "kleer.job"
+    _inherit = ["kleer.operation.mixin"]
     _description = "Kleer delivery job"
     _order = "priority, id"
 
@@ -145,7 +146,6 @@ class KleerJob(models.Model):
     direction = fields.Selection(
         [("out", "Odoo → Kleer"), ("in", "Kleer → Odoo")], required=True, default="out"
     )
-    operation = fields.Char(required=True)
     res_model = fields.Char("Odoo model", required=True)
     res_id = fields.Many2oneReference("Odoo record id", model_field="res_model")
     record_name = fields.Char("Odoo record")
@@ -188,11 +188,6 @@ class KleerJob(models.Model):
                 )
             )
         return super().write(vals)
-
-    @api.depends("operation", "record_name")
-    def _compute_display_name(self):
-        for job in self:
-            job.display_name = f"{job.operation}: {job.record_name or '-'}"
 
     def init(self):
         # At most one open job per record and operation.

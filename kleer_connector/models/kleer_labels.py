@@ -1,67 +1,39 @@
-"""What the queue and the log did, in words ("Send invoice", not "post"):
-operation codes stay the machine's key, people read these."""
+"""What the queue and the log did, in words ("Send invoice: INV/2026/00001"):
+operation codes stay the machine's key, people read the labels of
+``OPERATIONS`` and ``LOG_ONLY`` (kleer_operations.py)."""
 
 from odoo import api, fields, models
+
+from .kleer_operations import LOG_ONLY, OPERATIONS
 
 
 def operation_label(env, operation, res_model=None):
     """The words for ``operation`` (on ``res_model``), in the env's language."""
-    _ = env._
-    by_model = {
-        ("pull", "res.partner"): _("Fetch customer"),
-        ("pull", "product.product"): _("Fetch product"),
-        ("pull", "res.currency"): _("Fetch exchange rate"),
-        ("pull", "kleer.user"): _("Fetch user"),
-        ("pull", "res.partner.category"): _("Fetch category"),
-    }
-    labels = {
-        "post": _("Send invoice"),
-        "push": _("Send customer"),
-        "pull": _("Fetch from Kleer"),
-        "payment": _("Read payment status"),
-        "invoice_number": _("Fetch invoice number"),
-        "invoice_number_retry": _("Fetch invoice number"),
-        "sync_customers": _("Customer sync"),
-        "sync_products": _("Product sync"),
-        "sync_rates": _("Exchange rate sync"),
-        "sync_users": _("User sync"),
-        "sync_categories": _("Category sync"),
-        "sync_payments": _("Payment status sync"),
-    }
-    return by_model.get((operation, res_model)) or labels.get(operation) or operation or ""
+    entry = OPERATIONS.get((res_model, operation))
+    label = entry.label if entry else LOG_ONLY.get(operation)
+    return env._(label) if label else operation or ""
 
 
-class KleerJob(models.Model):
-    _inherit = "kleer.job"
+class KleerOperationMixin(models.AbstractModel):
+    """An operation on an Odoo record, as ``kleer.job`` and ``kleer.log``
+    show it (they define ``res_model`` and ``record_name``)."""
 
-    operation = fields.Char("Operation code")
-    operation_label = fields.Char("Operation", compute="_compute_operation_label")
+    _name = "kleer.operation.mixin"
+    _description = "Kleer operation in words"
 
-    @api.depends("operation", "res_model")
-    def _compute_operation_label(self):
-        for job in self:
-            job.operation_label = operation_label(self.env, job.operation, job.res_model)
+    operation = fields.Char("Operation code", required=True)
+    operation_label = fields.Char("Operation", compute="_compute_summary")
+    summary = fields.Char(compute="_compute_summary")
 
     @api.depends("operation", "res_model", "record_name")
-    def _compute_display_name(self):
-        for job in self:
-            label = operation_label(self.env, job.operation, job.res_model)
-            job.display_name = f"{label}: {job.record_name or '-'}"
-
-
-class KleerLog(models.Model):
-    _inherit = "kleer.log"
-
-    operation = fields.Char("Operation code")
-    operation_label = fields.Char("Operation", compute="_compute_operation_label")
-
-    @api.depends("operation", "res_model")
-    def _compute_operation_label(self):
-        for log in self:
-            log.operation_label = operation_label(self.env, log.operation, log.res_model)
-
-    @api.depends("operation", "res_model", "record_name")
+    @api.depends_context("lang")
     def _compute_summary(self):
-        for log in self:
-            label = operation_label(self.env, log.operation, log.res_model)
-            log.summary = f"{label}: {log.record_name or '-'}"
+        for rec in self:
+            rec.operation_label = operation_label(rec.env, rec.operation, rec.res_model)
+            rec.summary = f"{rec.operation_label}: {rec.record_name or '-'}"
+
+    @api.depends("summary")
+    @api.depends_context("lang")
+    def _compute_display_name(self):
+        for rec in self:
+            rec.display_name = rec.summary

@@ -75,6 +75,7 @@ REFRESHED = ("attempts", "job_id", "request_body", "response_body", "http_status
 
 class KleerLog(models.Model):
     _name = "kleer.log"
+    _inherit = ["kleer.operation.mixin"]
     _description = "Kleer sync log entry"
     _order = "id desc"
     _rec_name = "summary"
@@ -84,7 +85,6 @@ class KleerLog(models.Model):
     direction = fields.Selection(
         [("out", "Odoo → Kleer"), ("in", "Kleer → Odoo")], required=True, default="out"
     )
-    operation = fields.Char(required=True)
     level = fields.Selection(
         [("error", "Error"), ("warning", "Warning"), ("info", "Info")],
         required=True,
@@ -102,7 +102,6 @@ class KleerLog(models.Model):
         default="open",
         index=True,
     )
-    summary = fields.Char(compute="_compute_summary")
     res_model = fields.Char("Odoo model")
     res_id = fields.Many2oneReference("Odoo record id", model_field="res_model")
     record_name = fields.Char("Odoo record")
@@ -121,11 +120,6 @@ class KleerLog(models.Model):
         default=1, help="How often this same failure happened while the entry was open."
     )
     last_seen = fields.Datetime(default=fields.Datetime.now)
-
-    @api.depends("operation", "record_name", "level")
-    def _compute_summary(self):
-        for log in self:
-            log.summary = f"{log.operation}: {log.record_name or '-'}"
 
     @api.model
     def _selection_record_models(self):

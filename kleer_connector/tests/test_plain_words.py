@@ -5,9 +5,14 @@ thousand separators, times in the reader's zone to the minute."""
 
 from datetime import timedelta
 
+import polib
+
 from odoo.tests import tagged
+from odoo.tools.misc import file_path
 from odoo.tools.safe_eval import safe_eval
 
+from ..models.kleer_labels import operation_label
+from ..models.kleer_operations import LOG_ONLY, OPERATIONS
 from .test_ui import BillingUserCase
 
 
@@ -69,6 +74,35 @@ class TestPlainWords(BillingUserCase):
                 arch = self.arch(self.billing, model, view_type)
                 self.assertTrue(arch.xpath("//field[@name='operation_label']"))
                 self.assertFalse(arch.xpath("//field[@name='operation']"), (model, view_type))
+
+    def test_every_operation_has_words_also_in_swedish(self):
+        self.env["res.lang"]._activate_lang("sv_SE")
+        sv_env = self.env(context={"lang": "sv_SE"})
+        po = polib.pofile(file_path("kleer_connector/i18n/sv.po"))
+        swedish = {entry.msgid: entry.msgstr for entry in po if not entry.obsolete}
+        pairs = list(OPERATIONS) + [(None, operation) for operation in LOG_ONLY]
+        for model, operation in pairs:
+            with self.subTest(model=model, operation=operation):
+                english = operation_label(self.env, operation, model)
+                self.assertNotIn(english, ("", operation), "no words, only the code")
+                self.assertTrue(swedish.get(english))
+                self.assertEqual(operation_label(sv_env, operation, model), swedish[english])
+        self.assertEqual(operation_label(self.env, "pull", "res.partner"), "Fetch customer")
+        self.assertEqual(operation_label(self.env, "pull", "res.country"), "Fetch from Kleer")
+        self.assertEqual(operation_label(self.env, "bogus", "res.partner"), "bogus")
+
+        # As a Swedish billing user reads the queue and the log, after an
+        # English one (the words are not kept from the first reader).
+        move = self.failed_invoice()
+        log = self.open_log(move).with_user(self.billing)
+        job = self.job_of(move).with_user(self.billing)
+        self.assertEqual(log.display_name, f"Send invoice: {move.name}")
+        self.assertEqual(job.display_name, f"Send invoice: {move.name}")
+        log, job = (rec.with_context(lang="sv_SE") for rec in (log, job))
+        self.assertEqual(log.operation_label, "Skicka faktura")
+        self.assertEqual(log.summary, f"Skicka faktura: {move.name}")
+        self.assertEqual(log.display_name, f"Skicka faktura: {move.name}")
+        self.assertEqual(job.display_name, f"Skicka faktura: {move.name}")
 
     def test_technical_values_out_of_sight(self):
         job_form = self.arch(self.billing, "kleer.job", "form")

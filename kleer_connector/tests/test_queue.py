@@ -21,7 +21,10 @@ from .common import KleerCase
 
 OP = "qtest"
 # The test operation's line in the operations table (patched in with it).
-QTEST = {("res.partner", OP): Operation(f"_kleer_job_{OP}", "tests: create a Kleer client")}
+QTEST = {
+    # No words: the log shows its code.
+    ("res.partner", OP): Operation(f"_kleer_job_{OP}", None, "tests: create a Kleer client")
+}
 
 
 def _handler(partner, job, run):
