@@ -2,6 +2,7 @@
 against it. The registry is put in test mode so that the queue's own cursors
 (claim, run, isolated log) share the test transaction."""
 
+from odoo.tests import new_test_user
 from odoo.tests.common import TransactionCase, _super_send
 
 from ..kleer_api.sandbox import SandboxServer
@@ -27,6 +28,31 @@ def kleer_connection(sandbox):
         "kleer_company_id": str(sandbox.company_id),
         "kleer_token": sandbox.token,
     }
+
+
+# Who uses the connector, by Odoo's own groups: an internal user with no
+# accounting right, Invoicing's billing user, Accounting's adviser, an
+# auditor (read-only accounting), and the admin who configures Kleer.
+ROLES = {
+    "plain": "base.group_user",
+    "billing": "base.group_user,account.group_account_invoice",
+    "manager": "base.group_user,account.group_account_manager",
+    "auditor": "base.group_user,account.group_account_readonly",
+    "admin": "base.group_system,account.group_account_manager",
+}
+
+
+def company_user(env, login, company, role="billing", **vals):
+    """A user of ``company`` alone with ``role``'s groups (a ``ROLES`` key,
+    or the groups themselves)."""
+    return new_test_user(
+        env,
+        login,
+        groups=ROLES.get(role, role),
+        company_id=company.id,
+        company_ids=[(6, 0, company.ids)],
+        **vals,
+    )
 
 
 class KleerCase(LoopbackRequests, TransactionCase):
@@ -61,6 +87,11 @@ class KleerCase(LoopbackRequests, TransactionCase):
             .with_context(chart_template_load=True)
             .create(dict(vals, name=name))
         )
+
+    @classmethod
+    def company_user(cls, login, role="billing", company=None, **vals):
+        """A user of ``company`` (``cls.company``) alone, with ``role``'s groups."""
+        return company_user(cls.env, login, company or cls.company, role, **vals)
 
     def setUp(self):
         super().setUp()

@@ -5,7 +5,7 @@ account; twice, it still makes one of each. As the admin who has the right."""
 from lxml import etree
 
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
 from ..kleer_api import types as kt
 from ..kleer_api import xmlcodec
@@ -18,19 +18,8 @@ class TestDefaultProductOnboarding(InvoiceCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        company_vals = {"company_id": cls.company.id, "company_ids": [(6, 0, cls.company.ids)]}
-        cls.admin = new_test_user(
-            cls.env,
-            "kleer_onboarding_admin",
-            groups="base.group_system,account.group_account_manager",
-            **company_vals,
-        )
-        cls.billing = new_test_user(
-            cls.env,
-            "kleer_onboarding_billing",
-            groups="base.group_user,account.group_account_invoice",
-            **company_vals,
-        )
+        cls.admin = cls.company_user("kleer_onboarding_admin", "admin")
+        cls.billing = cls.company_user("kleer_onboarding_billing")
         cls.company.kleer_default_product_id = False
         cls.account = cls.env["account.account"].search(
             [("company_ids", "in", cls.company.id), ("account_type", "=", "income")], limit=1

@@ -3,7 +3,7 @@ journal's card of Accounting's dashboard and the settings, computed when
 shown. As the billing user and the admin who see them."""
 
 from odoo.exceptions import AccessError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
 from .test_settings_screen import open_settings
 from .test_ui import BillingUserCase
@@ -14,21 +14,9 @@ class TestFailureCounts(BillingUserCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.admin = new_test_user(
-            cls.env,
-            "kleer_counts_admin",
-            groups="base.group_system,account.group_account_manager",
-            company_id=cls.company.id,
-            company_ids=[(6, 0, cls.company.ids)],
-        )
+        cls.admin = cls.company_user("kleer_counts_admin", "admin")
         # Sees the dashboard (read-only accounting), not Kleer.
-        cls.auditor = new_test_user(
-            cls.env,
-            "kleer_counts_auditor",
-            groups="base.group_user,account.group_account_readonly",
-            company_id=cls.company.id,
-            company_ids=[(6, 0, cls.company.ids)],
-        )
+        cls.auditor = cls.company_user("kleer_counts_auditor", "auditor")
 
     def dashboard_arch(self, user):
         view = self.env.ref("account.account_journal_dashboard_kanban_view")

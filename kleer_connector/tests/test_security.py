@@ -11,13 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests import HttpCase, tagged
 from odoo.tests.common import JsonRpcException
 
 from ..kleer_api.sandbox import SandboxServer
 from ..models.kleer_job import EDIT_PROTECTED
 from ..models.kleer_operations import OPERATIONS
-from .common import KleerCase, LoopbackRequests, kleer_connection
+from .common import KleerCase, LoopbackRequests, company_user, kleer_connection
 from .test_queue import OP, QTEST, _handler
 
 
@@ -67,33 +67,13 @@ class TestRpcAccess(LoopbackRequests, HttpCase):
         cls.company = cls.env.company
         cls.other = cls.env["res.company"].create({"name": "Kleer Annat AB"})
         (cls.company | cls.other).write(kleer_connection(cls.sandbox))
-        company_vals = {"company_id": cls.company.id, "company_ids": [(6, 0, cls.company.ids)]}
-        cls.plain = new_test_user(cls.env, "kleer_plain", **company_vals)
-        cls.billing = new_test_user(
-            cls.env,
-            "kleer_billing",
-            groups="base.group_user,account.group_account_invoice",
-            **company_vals,
-        )
-        cls.billing_other = new_test_user(
-            cls.env,
-            "kleer_billing_other",
-            groups="base.group_user,account.group_account_invoice",
-            company_id=cls.other.id,
-            company_ids=[(6, 0, cls.other.ids)],
-        )
-        cls.manager = new_test_user(
-            cls.env,
-            "kleer_manager",
-            groups="base.group_user,account.group_account_manager",
-            **company_vals,
-        )
-        cls.erp = new_test_user(
-            cls.env,
-            "kleer_erp",
-            groups="base.group_user,base.group_erp_manager,base.group_partner_manager",
-            **company_vals,
-        )
+        cls.plain = company_user(cls.env, "kleer_plain", cls.company, "plain")
+        cls.billing = company_user(cls.env, "kleer_billing", cls.company)
+        cls.billing_other = company_user(cls.env, "kleer_billing_other", cls.other)
+        cls.manager = company_user(cls.env, "kleer_manager", cls.company, "manager")
+        # May edit companies and users, not Kleer's settings.
+        erp = "base.group_user,base.group_erp_manager,base.group_partner_manager"
+        cls.erp = company_user(cls.env, "kleer_erp", cls.company, erp)
         Job = cls.env["kleer.job"]
 
         def job(name, company, state):

@@ -7,7 +7,7 @@ run's commit)."""
 from lxml import etree
 
 from odoo import SUPERUSER_ID, api, fields
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
 from .common import KleerCase
 from .test_queue_concurrency import RealCursorsCase
@@ -27,13 +27,7 @@ class TestSettingsScreen(KleerCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        company_vals = {"company_id": cls.company.id, "company_ids": [(6, 0, cls.company.ids)]}
-        cls.admin = new_test_user(
-            cls.env,
-            "kleer_settings_admin",
-            groups="base.group_system,account.group_account_manager",
-            **company_vals,
-        )
+        cls.admin = cls.company_user("kleer_settings_admin", "admin")
 
     def test_form_opens_with_current_counts_and_last_success(self):
         self.env["kleer.log"].create(

@@ -8,7 +8,7 @@ from datetime import timedelta
 from lxml import etree
 
 from odoo.exceptions import AccessError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
 from .test_invoice_common import InvoiceCase
 
@@ -19,14 +19,8 @@ class BillingUserCase(InvoiceCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        company_vals = {"company_id": cls.company.id, "company_ids": [(6, 0, cls.company.ids)]}
-        cls.billing = new_test_user(
-            cls.env,
-            "kleer_ui_billing",
-            groups="base.group_user,account.group_account_invoice",
-            **company_vals,
-        )
-        cls.plain = new_test_user(cls.env, "kleer_ui_plain", **company_vals)
+        cls.billing = cls.company_user("kleer_ui_billing")
+        cls.plain = cls.company_user("kleer_ui_plain", "plain")
 
     def failed_invoice(self):
         self.refuse_invoices()
@@ -176,13 +170,7 @@ class TestFailuresReachSomeone(BillingUserCase):
         self.assertTrue(done, "the done activity is in the chatter")
 
     def test_activity_goes_to_the_kleer_responsible(self):
-        responsible = new_test_user(
-            self.env,
-            "kleer_ui_responsible",
-            groups="base.group_user,account.group_account_manager",
-            company_id=self.company.id,
-            company_ids=[(6, 0, self.company.ids)],
-        )
+        responsible = self.company_user("kleer_ui_responsible", "manager")
         self.company.kleer_responsible_id = responsible
         self.refuse_invoices()
         move = self.billing_invoice()
