@@ -35,8 +35,9 @@ const LABELS = {
         reprocessed: "Omkörd",
     },
 };
-// Kleer's own refusal, set as a sandbox fault by the test.
+// Kleer's own refusal, set as a sandbox fault by the test, and its log entry in a list.
 const REFUSAL = "Kunden är spärrad";
+const REFUSAL_ROW = `.o_data_row:contains("${REFUSAL}") .o_data_cell`;
 const RESPONSIBLE = "Berit Fakturering";
 
 /* Asks the test (tests/test_tour.py) to capture the page and waits until it
@@ -58,6 +59,11 @@ function screenshot(name) {
     };
 }
 
+/* A step that clicks ``trigger`` once it is on the page. */
+function click(content, trigger) {
+    return { content, trigger, run: "click" };
+}
+
 function badge(label) {
     return {
         content: `the invoice's Kleer state reads "${label}"`,
@@ -67,11 +73,7 @@ function badge(label) {
 
 function confirmSteps(t) {
     return [
-        {
-            content: "confirm the invoice",
-            trigger: ".o_form_view button[name=action_post]",
-            run: "click",
-        },
+        click("confirm the invoice", ".o_form_view button[name=action_post]"),
         badge(t.queued),
     ];
 }
@@ -79,16 +81,11 @@ function confirmSteps(t) {
 const TOURS = {
     // The admin: Settings > Invoicing > Kleer, Test connection, a Kleer responsible, Save.
     settings: (t) => [
-        {
-            content: "open the Invoicing settings",
-            trigger: ".settings_tab [data-key=account]",
-            run: "click",
-        },
-        {
-            content: "test the connection",
-            trigger: `button[name=action_kleer_test_connection]:contains("${t.testConnection}")`,
-            run: "click",
-        },
+        click("open the Invoicing settings", ".settings_tab [data-key=account]"),
+        click(
+            "test the connection",
+            `button[name=action_kleer_test_connection]:contains("${t.testConnection}")`
+        ),
         {
             content: "Kleer answers; what Test connection found is in the user's language",
             trigger: `.o_notification:contains("${t.connectionWorks}"):contains("${t.vatUnit}")`,
@@ -123,16 +120,11 @@ const TOURS = {
     // goes back to the list and confirms the next draft.
     next: (t) => [
         badge(t.sent),
-        {
-            content: "back to the invoices",
-            trigger: ".o_breadcrumb .breadcrumb-item a",
-            run: "click",
-        },
-        {
-            content: "open the draft invoice",
-            trigger: `.o_data_row:has(td[name=status_in_payment]:contains("${t.draft}")) td[name=invoice_partner_display_name]`,
-            run: "click",
-        },
+        click("back to the invoices", ".o_breadcrumb .breadcrumb-item a"),
+        click(
+            "open the draft invoice",
+            `.o_data_row:has(td[name=status_in_payment]:contains("${t.draft}")) td[name=invoice_partner_display_name]`
+        ),
         ...confirmSteps(t),
     ],
     // The invoice opened by the test has reached Kleer.
@@ -140,21 +132,15 @@ const TOURS = {
     // Kleer refused an invoice: the billing user, its Kleer responsible,
     // finds it through the activity, then its log entry.
     failure: (t) => [
-        {
-            content: "open my activities",
-            trigger: ".o_menu_systray .fa-clock-o",
-            run: "click",
-        },
-        {
-            content: "the invoices with an activity for me",
-            trigger: ".o-mail-ActivityGroup[data-model_name='account.move']",
-            run: "click",
-        },
-        {
-            content: "open the invoice (the activity view lists it)",
-            trigger: ".o_activity_view .o_activity_record",
-            run: "click",
-        },
+        click("open my activities", ".o_menu_systray .fa-clock-o"),
+        click(
+            "the invoices with an activity for me",
+            ".o-mail-ActivityGroup[data-model_name='account.move']"
+        ),
+        click(
+            "open the invoice (the activity view lists it)",
+            ".o_activity_view .o_activity_record"
+        ),
         badge(t.failed),
         {
             content: "the banner says what Kleer answered",
@@ -165,16 +151,11 @@ const TOURS = {
             trigger: `.o-mail-Activity:contains("${t.notTaken}")`,
         },
         screenshot("invoice_failed"),
-        {
-            content: "open the invoice's Kleer log",
-            trigger: `button[name=action_kleer_open_logs]:contains("${t.logButton}")`,
-            run: "click",
-        },
-        {
-            content: "its entry",
-            trigger: `.o_data_row:contains("${REFUSAL}") .o_data_cell`,
-            run: "click",
-        },
+        click(
+            "open the invoice's Kleer log",
+            `button[name=action_kleer_open_logs]:contains("${t.logButton}")`
+        ),
+        click("its entry", REFUSAL_ROW),
         {
             content: "Kleer's answer and the XML sent are in the entry",
             trigger: `.o_form_view div[name=message]:contains("${REFUSAL}")`,
@@ -186,45 +167,23 @@ const TOURS = {
     ],
     // Kleer is fine again: from the Kleer menu, Reprocess the open entry.
     reprocess: (t) => [
-        {
-            content: "the apps menu",
-            trigger: ".o_navbar_apps_menu button",
-            run: "click",
-        },
-        {
-            content: "open Invoicing",
-            trigger: ".o_app[data-menu-xmlid='account.menu_finance']",
-            run: "click",
-        },
-        {
-            content: "the Kleer menu",
-            trigger: ".o_menu_sections [data-menu-xmlid='kleer_connector.menu_kleer_root']",
-            run: "click",
-        },
-        {
-            content: "its sync log",
-            trigger: "[data-menu-xmlid='kleer_connector.menu_kleer_log']",
-            run: "click",
-        },
-        {
-            content: "the open failure",
-            trigger: `.o_data_row:contains("${REFUSAL}") .o_data_cell`,
-            run: "click",
-        },
-        {
-            content: "reprocess it",
-            trigger: `.o_form_view button[name=action_reprocess]:contains("${t.reprocess}")`,
-            run: "click",
-        },
+        click("the apps menu", ".o_navbar_apps_menu button"),
+        click("open Invoicing", ".o_app[data-menu-xmlid='account.menu_finance']"),
+        click(
+            "the Kleer menu",
+            ".o_menu_sections [data-menu-xmlid='kleer_connector.menu_kleer_root']"
+        ),
+        click("its sync log", "[data-menu-xmlid='kleer_connector.menu_kleer_log']"),
+        click("the open failure", REFUSAL_ROW),
+        click(
+            "reprocess it",
+            `.o_form_view button[name=action_reprocess]:contains("${t.reprocess}")`
+        ),
         {
             content: "the entry is reprocessed",
             trigger: `.o_statusbar_status button.o_arrow_button_current:contains("${t.reprocessed}")`,
         },
-        {
-            content: "back to the invoice",
-            trigger: ".o_form_view button[name=action_view_record]",
-            run: "click",
-        },
+        click("back to the invoice", ".o_form_view button[name=action_view_record]"),
         badge(t.queued),
     ],
 };
