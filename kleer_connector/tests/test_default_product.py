@@ -2,8 +2,6 @@
 connection, one click creates it in Kleer and in Odoo with the default sales
 account; twice, it still makes one of each. As the admin who has the right."""
 
-from lxml import etree
-
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
@@ -11,6 +9,7 @@ from ..kleer_api import types as kt
 from ..kleer_api import xmlcodec
 from ..models.default_product import DEFAULT_PRODUCT_CODE
 from .test_invoice_common import InvoiceCase
+from .test_settings_screen import settings_arch
 
 
 @tagged("post_install", "-at_install")
@@ -40,11 +39,7 @@ class TestDefaultProductOnboarding(InvoiceCase):
         return self.env["product.product"].search([("default_code", "=", DEFAULT_PRODUCT_CODE)])
 
     def test_offered_after_the_first_successful_test(self):
-        arch = etree.fromstring(
-            self.env["res.config.settings"]
-            .with_user(self.admin)
-            .get_views([(False, "form")])["views"]["form"]["arch"]
-        )
+        arch = settings_arch(self.env, self.admin)
         [offer] = arch.xpath("//div[@name='kleer_default_product_offer']")
         self.assertEqual(
             offer.get("invisible"), "not kleer_connection_ok or kleer_default_product_id"

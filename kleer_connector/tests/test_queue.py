@@ -43,14 +43,20 @@ def _handler(partner, job, run):
     return {"kleer_id": kleer_id, "message": f"created {kleer_id}"}
 
 
+def patch_test_operation(cls):
+    """The test operation (its handler and its line in ``OPERATIONS``) for
+    the tests of ``cls``."""
+    Partner = type(cls.env["res.partner"])
+    cls.startClassPatcher(patch.object(Partner, f"_kleer_job_{OP}", _handler, create=True))
+    cls.startClassPatcher(patch.dict(OPERATIONS, QTEST))
+
+
 @tagged("post_install", "-at_install")
 class TestQueue(KleerCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        Partner = type(cls.env["res.partner"])
-        cls.startClassPatcher(patch.object(Partner, f"_kleer_job_{OP}", _handler, create=True))
-        cls.startClassPatcher(patch.dict(OPERATIONS, QTEST))
+        patch_test_operation(cls)
         cls.partners = cls.env["res.partner"].create([{"name": f"Kund {i}"} for i in range(3)])
 
     def enqueue(self, partners=None):

@@ -16,9 +16,8 @@ from odoo.tests.common import JsonRpcException
 
 from ..kleer_api.sandbox import SandboxServer
 from ..models.kleer_job import EDIT_PROTECTED
-from ..models.kleer_operations import OPERATIONS
 from .common import KleerCase, LoopbackRequests, company_user, kleer_connection
-from .test_queue import OP, QTEST, _handler
+from .test_queue import OP, patch_test_operation
 
 
 class Redirector:
@@ -60,9 +59,7 @@ class TestRpcAccess(LoopbackRequests, HttpCase):
         cls.sandbox = SandboxServer(seed=True)
         cls.sandbox.start()
         cls.addClassCleanup(cls.sandbox.stop)
-        Partner = type(cls.env["res.partner"])
-        cls.startClassPatcher(patch.object(Partner, f"_kleer_job_{OP}", _handler, create=True))
-        cls.startClassPatcher(patch.dict(OPERATIONS, QTEST))
+        patch_test_operation(cls)
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
         cls.company = cls.env.company
         cls.other = cls.env["res.company"].create({"name": "Kleer Annat AB"})
@@ -297,9 +294,7 @@ class TestTokenProtection(KleerCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        Partner = type(cls.env["res.partner"])
-        cls.startClassPatcher(patch.object(Partner, f"_kleer_job_{OP}", _handler, create=True))
-        cls.startClassPatcher(patch.dict(OPERATIONS, QTEST))
+        patch_test_operation(cls)
         cls.partner = cls.env["res.partner"].create({"name": "Kund Omdirigerad"})
 
     def test_job_target_cannot_be_changed_even_by_code(self):

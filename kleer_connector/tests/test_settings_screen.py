@@ -13,11 +13,17 @@ from .common import KleerCase
 from .test_queue_concurrency import RealCursorsCase
 
 
+def settings_arch(env, user):
+    """The Settings form as ``user`` gets it."""
+    Settings = env["res.config.settings"].with_user(user)
+    return etree.fromstring(Settings.get_views([(False, "form")])["views"]["form"]["arch"])
+
+
 def open_settings(env, user):
     """What the web client does to open Settings, as ``user``: an onchange on
     a new record, for every field of the form view."""
+    arch = settings_arch(env, user)
     Settings = env["res.config.settings"].with_user(user)
-    arch = etree.fromstring(Settings.get_views([(False, "form")])["views"]["form"]["arch"])
     spec = {node.get("name"): {} for node in arch.iter("field")}
     return Settings.onchange({}, [], spec)["value"]
 
@@ -46,11 +52,7 @@ class TestSettingsScreen(KleerCase):
         self.assertEqual(values["kleer_last_sync_users"], when)
 
     def test_test_connection_tests_the_screen_without_saving_it(self):
-        arch = etree.fromstring(
-            self.env["res.config.settings"]
-            .with_user(self.admin)
-            .get_views([(False, "form")])["views"]["form"]["arch"]
-        )
+        arch = settings_arch(self.env, self.admin)
         [button] = arch.xpath("//button[@name='action_kleer_test_connection']")
         # Without it, the web client asks to save first and then does not run it.
         self.assertEqual(button.get("noSaveDialog"), "true")
