@@ -373,6 +373,20 @@ def measure(label, registry, fn, use_tracemalloc=False):
     return figures
 
 
+def profiled(fn, path):
+    """``fn`` run under cProfile, its statistics written to ``path``."""
+    import cProfile
+
+    def run():
+        profiler = cProfile.Profile()
+        try:
+            return profiler.runcall(fn)
+        finally:
+            profiler.dump_stats(path)
+
+    return run
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -388,6 +402,11 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument(
         "--profile", action="store_true", help="the first pull's statements by origin"
+    )
+    parser.add_argument(
+        "--cprofile",
+        metavar="FILE",
+        help="cProfile the first pull into FILE (its times include the profiler)",
     )
     parser.add_argument(
         "--fresh-install", action="store_true", help="install kleer_connector into a new copy"
@@ -467,8 +486,9 @@ def main():
 
             origins = Counter()
             _profile(odoo.sql_db, origins)
+        first = profiled(pull, args.cprofile) if args.cprofile else pull
         results.append(
-            measure(f"pull of {args.count + 2} clients into an empty company", registry, pull)
+            measure(f"pull of {args.count + 2} clients into an empty company", registry, first)
         )
         if args.profile:
             _profile(odoo.sql_db, None)

@@ -447,10 +447,7 @@ class KleerSync(models.AbstractModel):
                 fail(client, exc)
         if not vals_list:
             return
-        # Defaults are evaluated per record by create; some run a query each
-        # (account's invoice-template flag). Take them once for the batch.
-        given = set().union(*vals_list)
-        defaults = Partner.default_get([name for name in Partner._fields if name not in given])
+        Partner, defaults = self._kleer_batch_defaults(Partner, vals_list)
         vals_list = [dict(defaults, **vals) for vals in vals_list]
         # Partners whose VAT number is known to pass Odoo's check are created
         # without it (its query per partner); the others with it.
@@ -468,6 +465,28 @@ class KleerSync(models.AbstractModel):
         for client, pid, vals in pairs:
             index.add(pid, client.id, vals["kleer_sync_hash"])
         stats["created"] += len(pairs)
+
+    @api.model
+    def _kleer_batch_defaults(self, Partner, vals_list):
+        """The defaults of the fields ``vals_list`` leaves out, taken once for
+        the batch (create evaluates them per record, and some run a query
+        each: account's invoice-template flag), and ``Partner`` with a
+        context that tells create so (``kleer_defaults_taken_for``, see
+        ``res.partner``)."""
+        given = set().union(*vals_list)
+        defaults = Partner.default_get([name for name in Partner._fields if name not in given])
+        for name, value in list(defaults.items()):
+            field = Partner._fields[name]
+            # Create stores a company-dependent value equal to its fallback as
+            # no value (NULL): left out, it is the same, without a cached
+            # lookup per record and field.
+            if field.company_dependent and field.convert_to_column_insert(value, Partner) is None:
+                del defaults[name]
+        # Odoo's create also fills properties fields and _inherits parents
+        # there: a model with those keeps its own way.
+        if Partner._inherits or any(f.type == "properties" for f in Partner._fields.values()):
+            return Partner, defaults
+        return Partner.with_context(kleer_defaults_taken_for=frozenset(given)), defaults
 
     @api.model
     def _kleer_partners_create(self, company, Partner, group, maps, fail):

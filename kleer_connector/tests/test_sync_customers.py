@@ -303,6 +303,58 @@ class TestSyncCustomers(KleerCase):
         logs = self.env["kleer.log"].search([("kleer_id", "=", refused_id)])
         self.assertEqual([(log.level, log.state) for log in logs], [("warning", "open")])
 
+    def test_pulled_partners_are_what_a_plain_create_makes(self):
+        """The pull creates partners in batches, their defaults taken once per
+        batch instead of once per partner (issue 14): each must still be the
+        partner Odoo's own create makes of the same values, every stored
+        column included (computed fields, defaults, company-dependent values)."""
+        self.company.kleer_customer_sync = "from_kleer"
+        self.assertTrue(self.sync("categories"))
+        self._realistic_clients()
+        PartnerClass = type(self.env["res.partner"])
+        asked, default_get = [], PartnerClass.default_get
+
+        def count_default_get(partner, fields_list):
+            asked.append(len(fields_list))
+            return default_get(partner, fields_list)
+
+        with patch.object(PartnerClass, "default_get", count_default_get):
+            self.assertTrue(self.sync())
+        self.assertEqual(len(asked), 1, "the defaults of the batch of 4, once")
+        pulled = self.kleer_partners().with_company(self.company)
+        self.assertEqual(len(pulled), 4)
+        self.assertTrue(pulled.category_id and pulled.property_payment_term_id)
+        given = [
+            "name", "email", "phone", "vat", "company_registry", "kleer_contact",
+            "is_company", "street", "street2", "zip", "city", "country_id",
+            "kleer_currency_id", "property_payment_term_id", "user_id",
+            "kleer_delivery_type", "category_id", "active", "customer_rank", "ref",
+            "kleer_client_id", "kleer_sync_hash", "kleer_state",
+        ]  # fmt: skip
+        Partner = self.env["res.partner"].with_company(self.company)
+        twins = Partner.browse()
+        for partner in pulled:
+            twins |= Partner.create(partner._convert_to_write({f: partner[f] for f in given}))
+        self.env.flush_all()
+        # The rows as stored, but for what differs between any two records.
+        own = ("id", "create_date", "write_date", "commercial_partner_id")
+        self.env.cr.execute(
+            "SELECT id, to_jsonb(p) FROM res_partner p WHERE id IN %s",
+            [tuple((pulled | twins).ids)],
+        )
+        rows = {
+            pid: {k: v for k, v in row.items() if k not in own}
+            for pid, row in self.env.cr.fetchall()
+        }
+        for partner, twin in zip(pulled, twins, strict=True):
+            self.assertEqual(rows[partner.id], rows[twin.id], partner.name)
+            self.assertEqual(partner.commercial_partner_id, partner)
+            self.assertEqual(twin.commercial_partner_id, twin)
+            self.assertEqual(partner.category_id, twin.category_id)
+        self.assertTrue(
+            rows[pulled[0].id]["complete_name"] and rows[pulled[0].id]["email_normalized"]
+        )
+
     def test_the_same_failure_each_run_is_one_open_entry(self):
         self.company.kleer_customer_sync = "from_kleer"
         store = self.sandbox.state
