@@ -184,7 +184,12 @@ class AccountMove(models.Model):
                 tuple(self.ids),
             )
         )
-        self.invalidate_recordset([*vals, "write_uid", "write_date"])
+        # The values written are known: cached, not read again (a read of
+        # the whole invoice each time the queue looks at its state).
+        for name, value in vals.items():
+            field = self._fields[name]
+            self.env.cache.update(self, field, [field.convert_to_cache(value, self)] * len(self))
+        self.invalidate_recordset(["write_uid", "write_date"])
         return True
 
     # -- reset to draft ---------------------------------------------------------
@@ -333,6 +338,8 @@ class AccountMove(models.Model):
                     "kleer_state": "certified" if move.kleer_certified else "draft",
                     "kleer_last_error": False,
                 }
+            # Only what changed (a certification stores its state itself).
+            vals = {name: value for name, value in vals.items() if move[name] != value}
             if vals:
                 move.with_context(tracking_disable=note).write(vals)
             if state == "failed":

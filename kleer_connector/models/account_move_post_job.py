@@ -40,10 +40,13 @@ class AccountMove(models.Model):
         if certify and not move.kleer_certified:
             # Read back: certified meanwhile (or a certify whose answer was
             # lost)? Else Kleer's own amounts are checked before certifying.
+            # Only a read: stored and committed only when Kleer says
+            # certified (a crash before would just read again).
             remote = client.invoice(move.kleer_invoice_id)
-            move._kleer_store(move.kleer_invoice_id, remote)
-            job._commit()
-            if not move.kleer_certified:
+            if remote.certified:
+                move._kleer_store(move.kleer_invoice_id, remote)
+                job._commit()
+            else:
                 move._kleer_check_before_certify(remote, client)
                 try:
                     client.certify_invoice(move.kleer_invoice_id)
@@ -55,8 +58,11 @@ class AccountMove(models.Model):
                         e=exc,
                     )
                 else:
+                    # Committed with the job's success, not on its own: a
+                    # crash before that commit leaves the invoice uncertified
+                    # in Odoo, and the retry's read-back above finds it
+                    # certified in Kleer (never certified twice).
                     move._kleer_store_certified(client)
-                    job._commit()
         if move.kleer_certified:
             message = job.env._(
                 "Certified in Kleer (Kleer id %(id)s); its Kleer invoice number follows shortly.",
@@ -148,10 +154,14 @@ class AccountMove(models.Model):
                 status=client.last_exchange.status,
                 response_body=client.last_exchange.response_body,
             )
-        self._kleer_store(self.kleer_invoice_id, after)
+        # With its state, in one UPDATE: the job's success, committed with
+        # it, announces it in a note (so the state is not tracked).
+        self.with_context(tracking_disable=True)._kleer_store(
+            self.kleer_invoice_id, after, kleer_state="certified", kleer_last_error=False
+        )
 
-    def _kleer_store(self, kleer_id, invoice=None):
-        vals = {"kleer_invoice_id": kleer_id, "kleer_check_remote": False}
+    def _kleer_store(self, kleer_id, invoice=None, **state):
+        vals = {"kleer_invoice_id": kleer_id, "kleer_check_remote": False, **state}
         if invoice is not None:
             vals.update(
                 kleer_certified=bool(invoice.certified), kleer_invoice_nr=invoice.invoice_nr or 0

@@ -535,3 +535,49 @@ class TestExactlyOnceInvoices(InvoiceRealCase):
         # The next run stores it.
         self.run_numbers()
         self.assertTrue(self.numbers(move_ids)[move_ids[1]])
+
+
+class _WorkerKilled(BaseException):
+    """Not an Exception: the queue catches none of it, as with a killed process."""
+
+
+@tagged("post_install", "-at_install")
+class TestCertifiedExactlyOnce(InvoiceRealCase):
+    COMPANY = "Kleer Exakt Attest AB"
+
+    def test_worker_killed_after_certify_answer_certifies_once(self):
+        """ "Certified" is committed with the job's success, not on its own: a
+        worker killed between Kleer's certify answer and that commit leaves
+        the invoice uncertified in Odoo, and the retry reads Kleer first:
+        certified and numbered there, stored, not certified again."""
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["res.company"].browse(
+                self.company_id
+            ).kleer_invoice_mode = "certified"
+        (move_id,), (job_id,), _c, _p = self.setup_invoices(1, linked=True)
+
+        def killed(job, result, run):
+            raise _WorkerKilled
+
+        with patch.object(self.registry["kleer.job"], "_succeed", killed):
+            with self.assertRaises(_WorkerKilled):
+                self.process(job_ids=[job_id])
+        (kleer,) = self.in_kleer("invoice", f"odoo-move-{move_id}")
+        self.assertEqual(kleer["certified"], "true")
+        self.assertEqual(self.values("kleer.job", job_id, "state"), ("sending",))
+        self.assertEqual(
+            self.values("account.move", move_id, "kleer_certified", "kleer_invoice_nr"),
+            (False, 0),
+            "nothing of the certification committed",
+        )
+        self.assertEqual(self.process(job_ids=[job_id]), 1)  # its worker's lock is gone
+        self.assertEqual(self.values("kleer.job", job_id, "state"), ("done",))
+        self.assertEqual(
+            self.values(
+                "account.move", move_id, "kleer_certified", "kleer_invoice_nr", "kleer_state"
+            ),
+            (True, int(kleer["invoice-nr"]), "certified"),
+        )
+        certify = [r for r in self.sandbox.requests if r.rel_path.endswith("/certify")]
+        self.assertEqual(len(certify), 1, "certified once")
+        self.assertEqual(len(self.in_kleer("invoice", f"odoo-move-{move_id}")), 1)
