@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from kleer_api import KleerClient, errors, types, xmlcodec
-from kleer_api.sandbox import SandboxServer
+from kleer_api.sandbox import SandboxServer, store
 from kleer_api.sandbox.store import row_amounts
 
 
@@ -161,6 +161,24 @@ def test_paging_is_verified(client, sb):
     assert client.probe_paging() is False
     # One page is enough when everything fits: nothing to verify beyond it.
     assert len(list(client.iter_invoices(page_size=10))) == 5
+
+
+def test_invoice_page_asked_and_a_shorter_answer_followed(client, sb, monkeypatch):
+    for n in range(5):
+        client.create_invoice(_invoice([_row()], foreign_id=f"odoo-move-{n}"))
+    sb.requests.clear()
+    assert len(list(client.iter_invoices())) == 5
+    assert [(r.query["offset"], r.query["limit"]) for r in sb.requests] == [("0", "1000")]
+    # A server that reduces the limit (the XSD allows it): followed by offset.
+    monkeypatch.setattr(store, "MAX_LIMIT", 2)
+    sb.requests.clear()
+    ids = [i.id for i in client.iter_invoices()]
+    assert len(ids) == len(set(ids)) == 5
+    assert [r.query["offset"] for r in sb.requests] == ["0", "2", "4"]
+    assert {r.query["limit"] for r in sb.requests} == {"1000"}
+    assert len(list(_client(sb, invoice_page=100).iter_invoices())) == 5
+    with pytest.raises(errors.KleerConfigError, match="invoice page"):
+        _client(sb, invoice_page=0)
 
 
 # -- certification --------------------------------------------------------------

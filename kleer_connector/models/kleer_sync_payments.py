@@ -3,9 +3,11 @@ Odoo still shows as not fully paid.
 
 Kleer's certified invoice list carries ``remaining`` (öre, the invoice's
 currency) and ``last-payment-date``; it is read by invoice-date windows of
-about a page of open invoices each, without files, so the cost is about one
-request per hundred open invoices, never one per invoice. Each invoice is
-then handled by ``account.move._kleer_payment_apply``.
+at most a page of open invoices each (the page the client asks for, 1,000,
+see kleer_api.client.INVOICE_PAGE), without files, so the cost is about one
+request per page of open invoices, never one per invoice; a server that
+answers shorter pages is followed by offset. Each invoice is then handled by
+``account.move._kleer_payment_apply``.
 
 ``kleer.payment`` is the exactly-once key of a payment registered from
 Kleer: one row per (invoice, amount paid in Kleer), unique in the database
@@ -18,8 +20,6 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .errors import KleerMappingError
-
-PAGE = 100  # Kleer invoices per request, and open invoices per date window
 
 
 class KleerPayment(models.Model):
@@ -130,11 +130,11 @@ class KleerSync(models.AbstractModel):
         )
         stats = dict(read=0, written=0, paid=0, busy=0, failed=0)
         client = run.client(company)
-        for window in _date_windows(moves):
+        for window in _date_windows(moves, client.invoice_page):
             by_kleer_id = {m.kleer_invoice_id: m for m in window}
             dates = window.mapped("invoice_date")
             for invoice in client.iter_invoices(
-                page_size=PAGE, filter="certified", date_from=min(dates), date_to=max(dates)
+                filter="certified", date_from=min(dates), date_to=max(dates)
             ):
                 move = by_kleer_id.pop(invoice.id, None)
                 if move is not None:
@@ -179,21 +179,22 @@ class KleerSync(models.AbstractModel):
             cr.commit()  # pylint: disable=invalid-commit  # the sync's own cursor
 
 
-def _date_windows(moves):
-    """Consecutive invoice-date windows of at most PAGE open invoices (a date
-    is never split; one date with more is a window of its own), so that a
-    window's list read is about one page even when open invoices are spread
-    over years. ``moves`` are sorted by invoice date."""
+def _date_windows(moves, page):
+    """Consecutive invoice-date windows of at most ``page`` open invoices (a
+    date is never split; one date with more is a window of its own), so that
+    a window's list read is one page when Kleer holds no others of those
+    dates, even when open invoices are spread over years. ``moves`` are
+    sorted by invoice date."""
     window, day_moves, day = moves.browse(), moves.browse(), None
     for move in moves:
         if move.invoice_date != day:
-            if window and len(window) + len(day_moves) > PAGE:
+            if window and len(window) + len(day_moves) > page:
                 yield window
                 window = moves.browse()
             window |= day_moves
             day_moves, day = moves.browse(), move.invoice_date
         day_moves |= move
-    if window and len(window) + len(day_moves) > PAGE:
+    if window and len(window) + len(day_moves) > page:
         yield window
         window = moves.browse()
     window |= day_moves

@@ -12,7 +12,7 @@ from ..kleer_api import (
     check_base_url,
     redact,
 )
-from ..kleer_api.client import DEFAULT_TIMEOUT
+from ..kleer_api.client import DEFAULT_TIMEOUT, INVOICE_PAGE
 
 VAT_UNITS = [("percent", "Percent (25)"), ("fraction", "Fraction (0.25)")]
 # Kleer calls no public source confirms (kleer_api/client.py): the first of
@@ -178,6 +178,7 @@ class ResCompany(models.Model):
         kwargs.setdefault("certify_call", company.kleer_certify_call)
         kwargs.setdefault("rate_call", company.kleer_rate_call)
         kwargs.setdefault("write_verbs", company.kleer_write_verbs)
+        kwargs.setdefault("invoice_page", self._kleer_invoice_page())
         return KleerClient(
             company._kleer_base_url(),
             company.kleer_company_id,
@@ -203,6 +204,15 @@ class ResCompany(models.Model):
             return (connect, read)
         except (AttributeError, ValueError):
             return DEFAULT_TIMEOUT
+
+    def _kleer_invoice_page(self):
+        """Invoices asked for per page of Kleer's invoice list; system
+        parameter ``kleer_connector.invoice_page`` (see kleer_api.client)."""
+        value = self.env["ir.config_parameter"].sudo().get_param("kleer_connector.invoice_page")
+        try:
+            return max(int(value), 1)
+        except (TypeError, ValueError):
+            return INVOICE_PAGE
 
     def _kleer_redact(self, text):
         return redact(text, self.sudo().kleer_token)

@@ -13,7 +13,7 @@ from odoo.tools import mute_logger
 
 from ..kleer_api import types as kt
 from ..kleer_api.money import to_ore
-from ..models import kleer_sync_payments
+from ..kleer_api.sandbox import store as sandbox_store
 from .test_invoice_common import SEEDED_CLIENT, SEEDED_PRODUCT, InvoiceCase
 
 MUTE = (
@@ -277,8 +277,9 @@ class TestPayments(InvoiceCase):
             for i in range(5)
         ]  # dates 1, 1, 2, 2, 3 March
         self.pay_in_kleer(moves[4])
-        with patch.object(kleer_sync_payments, "PAGE", 2):
-            self.sync()
+        # The page asked for, switchable without code (1,000 by default).
+        self.env["ir.config_parameter"].set_param("kleer_connector.invoice_page", "2")
+        self.sync()
         reads = [
             (r.query["invoiceDateLower"], r.query["invoiceDateUpper"], r.query["limit"])
             for r in self.sandbox.requests
@@ -292,6 +293,32 @@ class TestPayments(InvoiceCase):
             ],
         )
         self.assertEqual(moves[4].kleer_payment_state, "paid")
+
+    def test_open_invoices_read_in_one_page_or_the_servers_shorter_ones(self):
+        moves = [
+            self.certified_invoice(price=100 + i, invoice_date=date(2026, 3, 1 + i // 2))
+            for i in range(5)
+        ]
+        self.pay_in_kleer(moves[0])
+        self.pay_in_kleer(moves[3], 50)
+        self.assertIn("5 invoices read, 5 updated", self.sync())
+        [read] = self.sandbox.requests  # five open invoices, three dates: one request
+        self.assertEqual(
+            (read.query["invoiceDateLower"], read.query["invoiceDateUpper"], read.query["limit"]),
+            ("2026-03-01", "2026-03-03", "1000"),
+        )
+        # A Kleer that answers at most 2 a page: followed by offset, nothing missed.
+        self.pay_in_kleer(moves[4])
+        with patch.object(sandbox_store, "MAX_LIMIT", 2):
+            self.assertIn("4 invoices read, 1 updated", self.sync())
+        self.assertEqual(
+            [(r.query["offset"], r.query["limit"]) for r in self.sandbox.requests],
+            [("0", "1000"), ("2", "1000"), ("4", "1000")],
+        )
+        self.assertEqual(
+            [m.kleer_payment_state for m in moves], ["paid", "open", "open", "partial", "paid"]
+        )
+        self.assertEqual(moves[4].payment_state, "paid")
 
     def test_cron_and_sync_now(self):
         cron = self.env.ref("kleer_connector.cron_sync_payments")
