@@ -210,9 +210,10 @@ class ResCompany(models.Model):
         parameter ``kleer_connector.invoice_page`` (see kleer_api.client)."""
         value = self.env["ir.config_parameter"].sudo().get_param("kleer_connector.invoice_page")
         try:
-            return max(int(value), 1)
+            page = int(value)  # False when not set: 0
         except (TypeError, ValueError):
             return INVOICE_PAGE
+        return page if page > 0 else INVOICE_PAGE
 
     def _kleer_redact(self, text):
         return redact(text, self.sudo().kleer_token)
