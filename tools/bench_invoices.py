@@ -29,6 +29,12 @@ def parse(argv):
     p.add_argument("--mode", choices=("draft", "certified"), default="draft")
     p.add_argument("--lines", type=int, default=3, help="lines per invoice")
     p.add_argument(
+        "--pdf",
+        action="store_true",
+        help="real PDFs (wkhtmltopdf; give Odoo's web server as the database's report.url): "
+        "engine runs, batches rendered one by one, stored PDFs, re-send time per invoice",
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="after each size, the statements of the send by origin (per invoice)",
@@ -42,7 +48,9 @@ def main(argv=None):
     from odoo import SUPERUSER_ID, api, sql_db
 
     registry = open_registry(args)
-    odoo.tools.config["test_enable"] = True  # HTML documents: no wkhtmltopdf here
+    # HTML documents (Odoo's test mode) unless --pdf asks for the real engine.
+    odoo.tools.config["test_enable"] = not args.pdf
+    pdf_stats = _watch_pdf(odoo) if args.pdf else None
     from odoo.addons.kleer_connector.kleer_api.sandbox import SandboxServer
 
     sandbox = SandboxServer(seed=True)
@@ -94,6 +102,8 @@ def main(argv=None):
                 f"| {send_sql} | {send_sql / n:.1f} | {seconds:.1f} | {1000 * seconds / n:.1f} |",
                 flush=True,
             )
+            if args.pdf:
+                _report_pdf(registry, api, SUPERUSER_ID, ids, moves.ids, pdf_stats, seconds)
             if args.profile:
                 _profile(sql_db, None)
                 for (where, what), count in origins.most_common():
@@ -132,6 +142,55 @@ def _profile(sql_db, origins):
         return original(self, query, params, log_exceptions)
 
     cursor.execute = execute
+
+
+def _watch_pdf(odoo):
+    """Count wkhtmltopdf runs and the batches that fell back to one by one."""
+    import logging  # noqa: PLC0415
+
+    from odoo.addons.base.models.ir_actions_report import IrActionsReport  # noqa: PLC0415
+
+    stats = Counter()
+    run = IrActionsReport._run_wkhtmltopdf
+
+    def counted(self, bodies, *a, **kw):
+        stats["engine runs"] += 1
+        stats["documents asked"] += len(bodies)
+        return run(self, bodies, *a, **kw)
+
+    IrActionsReport._run_wkhtmltopdf = counted
+
+    class Fallbacks(logging.Handler):
+        def emit(self, record):
+            if "rendered one by one" in record.getMessage():
+                stats["batches one by one"] += 1
+
+    log = logging.getLogger("odoo.addons.kleer_connector.models.account_move_kleer_invoice")
+    log.setLevel(logging.INFO)
+    log.addHandler(Fallbacks())
+    return stats
+
+
+def _report_pdf(registry, api, uid, ids, move_ids, stats, seconds):
+    """The send's PDF figures, then a re-send's PDF (the stored one) timed."""
+    with registry.cursor() as cr:
+        env = api.Environment(cr, uid, {"allowed_company_ids": [ids["company"]]})
+        moves = env["account.move"].browse(move_ids)
+        stored = len(moves.filtered("invoice_pdf_report_id"))
+        url = env["ir.config_parameter"].get_param("report.url") or "-"
+        env.invalidate_all()
+        started = time.monotonic()
+        for move in moves:
+            pdf = move._kleer_pdf([], None)
+            assert pdf.data[:4] == b"%PDF", move
+        resend = time.monotonic() - started
+    print(
+        f"    PDF: report.url {url}; {dict(stats)}; {stored}/{len(move_ids)} stored; first send "
+        f"{1000 * seconds / len(move_ids):.0f} ms per invoice; re-send (stored PDF) "
+        f"{1000 * resend / len(move_ids):.1f} ms per invoice",
+        flush=True,
+    )
+    stats.clear()
 
 
 def _kind(path):
