@@ -235,7 +235,9 @@ class TestLookupAfterUnknownOutcome(InvoiceCase):
         self.assertEqual(self.stored(move)["disabled"], "false")
 
     def fill_first_page(self):
-        """100 other invoices of the same date: the lost one is on page 2."""
+        """100 other invoices of the same date: the lost one is on page 2
+        (pages of 100, the invoice page being a system parameter)."""
+        self.env["ir.config_parameter"].set_param("kleer_connector.invoice_page", "100")
         client = self.company._kleer_client()
         for n in range(100):
             client.create_invoice(
