@@ -181,6 +181,24 @@ def test_invoice_page_asked_and_a_shorter_answer_followed(client, sb, monkeypatc
         _client(sb, invoice_page=0)
 
 
+def test_invoice_page_refused_falls_back_to_the_safe_page(client, sb):
+    for n in range(3):
+        client.create_invoice(_invoice([_row()], foreign_id=f"odoo-move-{n}"))
+    # A Kleer that refuses a limit of 1,000 (a 400, not a shorter page).
+    sb.faults.add("status", method="GET", path="^/client/invoice$", status=400, message="limit")
+    sb.requests.clear()
+    assert len(list(client.iter_invoices())) == 3
+    assert [r.query["limit"] for r in sb.requests] == ["1000", "100"]
+    assert client.invoice_page == 100
+    sb.requests.clear()
+    assert len(list(client.iter_invoices())) == 3
+    assert [r.query["limit"] for r in sb.requests] == ["100"], "remembered"
+    # At the safe page a refusal is Kleer's answer, not a paging guess.
+    sb.faults.add("status", method="GET", path="^/client/invoice$", status=400, message="filter")
+    with pytest.raises(errors.KleerValidationError, match="filter"):
+        list(client.iter_invoices())
+
+
 # -- certification --------------------------------------------------------------
 
 

@@ -50,6 +50,9 @@ SPOOL_BYTES = 1024 * 1024  # long lists go to disk past this
 # it gets, by offset. System parameter ``kleer_connector.invoice_page``
 # changes it without code (100 was the connector's first choice).
 INVOICE_PAGE = 1000
+# The page asked again when Kleer refuses INVOICE_PAGE (a 400 rather than a
+# shorter page): the new API's largest limit [1] NEW, the connector's first.
+SAFE_INVOICE_PAGE = 100
 USER_AGENT = "odoo-kleer-connector/18.0"
 REDACTED = "***"
 # A Retry-After of years (or a broken header) must not park a job for ever
@@ -552,7 +555,15 @@ class KleerClient:
         page_size = page_size or self.invoice_page
         offset = 0
         while True:
-            page = self.invoices(offset=offset, limit=page_size, **filters)
+            try:
+                page = self.invoices(offset=offset, limit=page_size, **filters)
+            except KleerValidationError:
+                # INVOICE_PAGE is a guess [?]: a Kleer that refuses it gets
+                # the safe page, for the rest of this client's life.
+                if page_size <= SAFE_INVOICE_PAGE:
+                    raise
+                page_size = self.invoice_page = SAFE_INVOICE_PAGE
+                continue
             if page.offset != offset:
                 # offset/limit are assumed names [?]: a Kleer that ignores
                 # them answers page 1 again, and a look-up by foreign id
