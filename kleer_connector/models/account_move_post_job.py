@@ -53,9 +53,11 @@ class AccountMove(models.Model):
                 except KleerUnsupported as exc:
                     # No such call: one draft, one message, no retry loop.
                     not_certified = job.env._(
-                        "Not certified: %(e)s. Certify it in Kleer; it was stored as a draft "
-                        "(or choose another certify call in the Kleer settings).",
-                        e=exc,
+                        "Not certified: Kleer has no certify call %(call)s (HTTP %(status)s). "
+                        "Certify it in Kleer; it was stored as a draft (or choose another "
+                        "certify call in the Kleer settings).",
+                        call=" ".join((exc.method or "", exc.url or "")),  # (no f-string: Babel)
+                        status=exc.status,
                     )
                 else:
                     # Committed with the job's success, not on its own: a

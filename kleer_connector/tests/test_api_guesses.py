@@ -174,6 +174,17 @@ class TestCertificationChecked(InvoiceCase):
         self.assertEqual(job.state, "done", "no retry loop")
         said = "Certify it in Kleer; it was stored as a draft"
         self.assertTrue(job.log_ids.filtered(lambda log: said in (log.message or "")))
+        certify_url = f"{self.company._kleer_base_url().rstrip('/')}/company/"
+        self.assertTrue(
+            job.log_ids.filtered(
+                lambda log: (
+                    f"\nNot certified: Kleer has no certify call POST {certify_url}"
+                    in (log.message or "")
+                    and "/certify (HTTP 404). Certify it in Kleer" in log.message
+                )
+            ),
+            job.log_ids.mapped("message"),
+        )
         self.assertTrue(move.message_ids.filtered(lambda msg: said in str(msg.body)))
         self.process_queue()
         certify_calls = [r for r in self.sandbox.requests if r.rel_path.endswith("/certify")]
