@@ -37,6 +37,7 @@ from .tools import (
     own_cursor,
     record_reader,
     user_lang,
+    wait_sync_lock,
 )
 
 _logger = logging.getLogger(__name__)
@@ -622,6 +623,11 @@ class KleerJob(models.Model):
         target = Model.browse(self.res_id).exists() if self.res_id else Model
         if self.res_id and not target:
             raise KleerMappingError(self.env._("The Odoo record no longer exists."))
+        if operation.sync:
+            # A pull and its sync write the same records (a partner per Kleer
+            # client): one at a time, as two runs of a sync are.
+            with wait_sync_lock(self.env, self.company_id, operation.sync):
+                return getattr(target, operation.handler)(self, run)
         return getattr(target, operation.handler)(self, run)
 
     def _commit(self):

@@ -12,7 +12,9 @@ from odoo.tools import LazyTranslate
 # language (``env._(label)``); Odoo's export finds them by ``_lt``.
 _lt = LazyTranslate(__name__)
 
-Operation = namedtuple("Operation", "handler label description")
+# ``sync``: the sync (kleer_sync.SYNCS) that writes the same records; the
+# job runs while no run of it does (kleer.job._execute).
+Operation = namedtuple("Operation", "handler label description sync", defaults=(None,))
 
 OPERATIONS = {
     ("account.move", "post"): Operation(
@@ -24,6 +26,7 @@ OPERATIONS = {
         "_kleer_job_payment",
         _lt("Read payment status"),
         "read one invoice's payment state again (kleer_sync_payments.py)",
+        sync="payments",
     ),
     ("res.partner", "push"): Operation(
         "_kleer_job_push",
@@ -31,23 +34,34 @@ OPERATIONS = {
         "create or update the customer in Kleer (res_partner.py)",
     ),
     ("res.partner", "pull"): Operation(
-        "_kleer_job_pull", _lt("Fetch customer"), "take one Kleer client in again (res_partner.py)"
+        "_kleer_job_pull",
+        _lt("Fetch customer"),
+        "take one Kleer client in again (res_partner.py)",
+        sync="customers",
     ),
     ("product.product", "pull"): Operation(
-        "_kleer_job_pull", _lt("Fetch product"), "take one Kleer product in again (product_pull.py)"
+        "_kleer_job_pull",
+        _lt("Fetch product"),
+        "take one Kleer product in again (product_pull.py)",
+        sync="products",
     ),
     ("res.currency", "pull"): Operation(
         "_kleer_job_pull",
         _lt("Fetch exchange rate"),
         "write one currency's rate from Kleer again (kleer_sync_rates.py)",
+        sync="rates",
     ),
     ("kleer.user", "pull"): Operation(
-        "_kleer_job_pull", _lt("Fetch user"), "take one Kleer user in again (kleer_sync_users.py)"
+        "_kleer_job_pull",
+        _lt("Fetch user"),
+        "take one Kleer user in again (kleer_sync_users.py)",
+        sync="users",
     ),
     ("res.partner.category", "pull"): Operation(
         "_kleer_job_pull",
         _lt("Fetch category"),
         "take one Kleer dimension in again (kleer_sync_categories.py)",
+        sync="categories",
     ),
 }
 

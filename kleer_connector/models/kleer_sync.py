@@ -13,7 +13,14 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from .kleer_job import KleerRun
-from .tools import KLEER_MANAGER, check_user_action, own_cursor, reader_lang, try_advisory_lock
+from .tools import (
+    KLEER_MANAGER,
+    check_user_action,
+    own_cursor,
+    reader_lang,
+    sync_lock_name,
+    try_advisory_lock,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -82,7 +89,7 @@ class KleerSync(models.AbstractModel):
         # (e.g. the settings just changed), and this env its writes after.
         self.env.flush_all()
         try:
-            with try_advisory_lock(self.env, f"kleer.sync:{company.id}:{name}") as locked:
+            with try_advisory_lock(self.env, sync_lock_name(company, name)) as locked:
                 if not locked:
                     return None, self._note_skipped(name, company)
                 try:

@@ -107,6 +107,31 @@ def check_user_action(records, group=KLEER_USER):
     return records.sudo()
 
 
+SYNC_LOCK_TIMEOUT = 120  # seconds a job waits for a sync run of the same records
+
+
+def sync_lock_name(company, sync):
+    """The advisory lock a run of ``sync`` holds for ``company``."""
+    return f"kleer.sync:{company.id}:{sync}"
+
+
+@contextmanager
+def wait_sync_lock(env, company, sync, timeout=SYNC_LOCK_TIMEOUT):
+    """Hold ``sync``'s lock for ``company`` while the block runs, waiting
+    up to ``timeout`` seconds for a run that holds it (then LockNotAvailable:
+    the queue tries again). Same key and form as the run's own lock."""
+    if env.registry.in_test_mode():
+        # One connection for all cursors: a lock could only be re-entered.
+        yield
+        return
+    with env.registry.cursor() as cr:
+        cr.execute("SET LOCAL lock_timeout = %s", (int(timeout * 1000),))
+        cr.execute(
+            "SELECT pg_advisory_xact_lock(%s)", (advisory_key(sync_lock_name(company, sync)),)
+        )
+        yield
+
+
 def advisory_key(text):
     """A signed 64-bit PostgreSQL advisory lock key for ``text``."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)

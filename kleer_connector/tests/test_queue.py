@@ -17,6 +17,7 @@ from odoo.tests import tagged
 from ..kleer_api import types
 from ..models.errors import KleerMappingError
 from ..models.kleer_operations import OPERATIONS, Operation
+from ..models.kleer_sync import SYNCS
 from .common import KleerCase
 
 OP = "qtest"
@@ -390,6 +391,9 @@ class TestQueue(KleerCase):
                 self.assertIn(model, self.env)
                 self.assertTrue(callable(getattr(self.env[model], entry.handler, None)))
                 self.assertTrue(entry.description)
+                if operation == "pull" or entry.sync:
+                    # A pull writes what its sync writes: it names that sync.
+                    self.assertIn(entry.sync, SYNCS)
         # And no handler is left out of the table.
         listed = {(model, entry.handler) for (model, _op), entry in OPERATIONS.items()}
         found = {

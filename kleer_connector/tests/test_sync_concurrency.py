@@ -1,10 +1,13 @@
 """Syncs on real database cursors (real commits, no test mode): two runs of
 one sync for one company at once (the cron and "Sync now") never both work."""
 
+import threading
+import time
+
 from odoo import SUPERUSER_ID, api
 from odoo.tests.common import tagged
 
-from ..models.tools import advisory_key
+from ..models.tools import advisory_key, own_cursor
 from .test_queue_concurrency import RealCursorsCase
 
 
@@ -69,6 +72,63 @@ class TestSyncConcurrency(RealCursorsCase):
             1,
             "the skipped run never asked Kleer",
         )
+
+    def partners_of(self, client_id):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT COUNT(*) FROM res_partner WHERE (kleer_client_id->>%s)::int = %s",
+                [str(self.company_id), client_id],
+            )
+            return cr.fetchone()[0]
+
+    def test_a_pull_job_waits_for_a_run_of_its_sync(self):
+        """Reprocess of one failed client (a pull job) while the customers
+        sync runs: both would create its partner; the job waits for the run."""
+        client_id = int(self.sandbox.state.clients(self.sandbox.company_id)[0]["id"])
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            company = env["res.company"].browse(self.company_id)
+            job_id = env["kleer.job"]._enqueue_pull("res.partner", "pull", client_id, company).id
+        done = []
+
+        def worker():
+            with own_cursor(self.env_for_threads, user=SUPERUSER_ID, context={}) as env:
+                done.append(env["kleer.job"]._process_jobs(job_ids=[job_id]))
+
+        run_cr = self.registry.cursor()  # a run of the customers sync
+        try:
+            run_cr.execute(
+                "SELECT pg_try_advisory_xact_lock(%s)",
+                [advisory_key(f"kleer.sync:{self.company_id}:customers")],
+            )
+            self.assertTrue(run_cr.fetchone()[0])
+            thread = threading.Thread(target=worker)
+            thread.start()
+            self.wait_for_advisory_lock_wait(thread)
+            self.assertEqual(self.partners_of(client_id), 0, "nothing written during the run")
+        finally:
+            run_cr.rollback()
+            run_cr.close()
+        thread.join(timeout=60)
+        self.assertEqual(done, [1])
+        self.assertEqual(self.partners_of(client_id), 1)
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT state FROM kleer_job WHERE id = %s", [job_id])
+            self.assertEqual(cr.fetchone()[0], "done")
+
+    def wait_for_advisory_lock_wait(self, thread):
+        deadline = time.monotonic() + 30
+        with self.registry.cursor() as cr:
+            while time.monotonic() < deadline and thread.is_alive():
+                cr.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
+                    "AND query LIKE 'SELECT pg_advisory_xact_lock%%'"
+                )
+                if cr.fetchone()[0]:
+                    return
+                cr.rollback()
+                time.sleep(0.05)
+        self.fail("the job never waited for the sync's lock")
 
     def test_skipped_run_leaves_a_note_in_the_sync_state(self):
         """While a run holds the lock (taken here on a cursor of its own),
