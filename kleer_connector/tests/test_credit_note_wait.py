@@ -260,7 +260,7 @@ class TestCreditNoteWakesOnce(InvoiceRealCase):
             blocker.execute("UPDATE kleer_job SET priority = priority WHERE id = %s", [job_id])
             cron = threading.Thread(target=self.numbers_cron)
             cron.start()
-            self.wait_for_lock_wait(cron)
+            self.wait_for_lock_wait(cron, "UPDATE kleer_job SET next_try", "the cron")
             blocker.commit()
         finally:
             blocker.close()
@@ -275,21 +275,6 @@ class TestCreditNoteWakesOnce(InvoiceRealCase):
         self.process(job_ids=[job_id])
         self.assertEqual(self.values("kleer.job", job_id, "state"), ("done",))
         self.assertEqual(len(self.in_kleer("invoice", f"odoo-move-{refund_id}")), 1)
-
-    def wait_for_lock_wait(self, thread):
-        """Until a backend waits for a row lock (the cron's update)."""
-        deadline = time.monotonic() + 30
-        with self.registry.cursor() as cr:
-            while time.monotonic() < deadline and thread.is_alive():
-                cr.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE 'UPDATE kleer_job SET next_try%%'"
-                )
-                if cr.fetchone()[0]:
-                    return
-                cr.rollback()
-                time.sleep(0.05)
-        self.fail("the cron never waited for the job's row")
 
     def test_two_crons_two_workers_and_send_make_one_credit_note(self):
         move_id, kleer_id, refund_id, job_id = self.waiting_refund()

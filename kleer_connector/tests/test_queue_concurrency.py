@@ -2,6 +2,7 @@
 process one queue: each job runs once, each object reaches Kleer once."""
 
 import threading
+import time
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, Command, api
@@ -140,6 +141,23 @@ class RealCursorsCase(LoopbackRequests, BaseCase):
             env["res.company"].browse(self.company_id).write(
                 {"kleer_enabled": False, "kleer_token": False}
             )
+
+    def wait_for_lock_wait(self, thread, query_start, what):
+        """Until a backend waits for a lock (a row's, an advisory one) in a
+        query that starts with ``query_start``; fails if ``what`` never does."""
+        deadline = time.monotonic() + 30
+        with self.registry.cursor() as cr:
+            while time.monotonic() < deadline and thread.is_alive():
+                cr.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND left(query, %s) = %s",
+                    (len(query_start), query_start),
+                )
+                if cr.fetchone()[0]:
+                    return
+                cr.rollback()  # a fresh snapshot of pg_stat_activity
+                time.sleep(0.05)
+        self.fail(f"{what} never waited for the lock")
 
     def run_together(self, work, count=2):
         """``work(env)`` in ``count`` threads at once, each on a cursor of its

@@ -2,7 +2,6 @@
 one sync for one company at once (the cron and "Sync now") never both work."""
 
 import threading
-import time
 
 from odoo import SUPERUSER_ID, api
 from odoo.tests.common import tagged
@@ -104,7 +103,7 @@ class TestSyncConcurrency(RealCursorsCase):
             self.assertTrue(run_cr.fetchone()[0])
             thread = threading.Thread(target=worker)
             thread.start()
-            self.wait_for_advisory_lock_wait(thread)
+            self.wait_for_lock_wait(thread, "SELECT pg_advisory_xact_lock", "the job")
             self.assertEqual(self.partners_of(client_id), 0, "nothing written during the run")
         finally:
             run_cr.rollback()
@@ -115,20 +114,6 @@ class TestSyncConcurrency(RealCursorsCase):
         with self.registry.cursor() as cr:
             cr.execute("SELECT state FROM kleer_job WHERE id = %s", [job_id])
             self.assertEqual(cr.fetchone()[0], "done")
-
-    def wait_for_advisory_lock_wait(self, thread):
-        deadline = time.monotonic() + 30
-        with self.registry.cursor() as cr:
-            while time.monotonic() < deadline and thread.is_alive():
-                cr.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
-                    "AND query LIKE 'SELECT pg_advisory_xact_lock%%'"
-                )
-                if cr.fetchone()[0]:
-                    return
-                cr.rollback()
-                time.sleep(0.05)
-        self.fail("the job never waited for the sync's lock")
 
     def test_skipped_run_leaves_a_note_in_the_sync_state(self):
         """While a run holds the lock (taken here on a cursor of its own),
