@@ -10,7 +10,7 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import tagged
 
 from .common import KleerCase
-from .test_queue_concurrency import RealCursorsCase
+from .test_sync_concurrency import RealSyncCase
 
 
 def settings_arch(env, user):
@@ -103,27 +103,11 @@ class TestSettingsScreen(KleerCase):
 
 
 @tagged("post_install", "-at_install")
-class TestSyncNowReportsItsRun(RealCursorsCase):
+class TestSyncNowReportsItsRun(RealSyncCase):
     """On real cursors: the request reads the sync state (the form shows the
     last run) before Sync now; the run commits on a cursor of its own."""
 
     COMPANY = "Kleer Synka Nu AB"
-
-    def setUp(self):
-        super().setUp()
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            company = self.company(env)
-            env["kleer.sync.state"].search([("company_id", "=", company.id)]).unlink()
-        self.addCleanup(self._unlink_synced)
-
-    def _unlink_synced(self):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            env["kleer.sync.state"].search([("company_id", "=", self.company_id)]).unlink()
-            env["kleer.user"].with_context(active_test=False).search(
-                [("company_id", "=", self.company_id)]
-            ).unlink()
 
     def sync_now(self):
         with self.registry.cursor() as cr:

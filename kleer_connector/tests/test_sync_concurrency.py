@@ -10,16 +10,19 @@ from ..models.tools import advisory_key, own_cursor
 from .test_queue_concurrency import RealCursorsCase
 
 
-@tagged("post_install", "-at_install")
-class TestSyncConcurrency(RealCursorsCase):
-    COMPANY = "Kleer Samtidig Synk AB"
+class RealSyncCase(RealCursorsCase):
+    """A company of its own on real cursors, without a sync run on record;
+    what its syncs created goes when the test ends."""
+
+    CUSTOMER_SYNC = None  # the company's customer sync direction, if any
 
     def setUp(self):
         super().setUp()
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             company = self.company(env)
-            company.kleer_customer_sync = "from_kleer"
+            if self.CUSTOMER_SYNC:
+                company.kleer_customer_sync = self.CUSTOMER_SYNC
             env["kleer.sync.state"].search([("company_id", "=", company.id)]).unlink()
         self.addCleanup(self._unlink_synced)
 
@@ -35,6 +38,12 @@ class TestSyncConcurrency(RealCursorsCase):
             env["account.payment.term"].with_context(active_test=False).search(
                 [("company_id", "=", self.company_id)]
             ).unlink()
+
+
+@tagged("post_install", "-at_install")
+class TestSyncConcurrency(RealSyncCase):
+    COMPANY = "Kleer Samtidig Synk AB"
+    CUSTOMER_SYNC = "from_kleer"
 
     def test_two_customer_syncs_at_once_one_partner_per_client(self):
         # Kleer answers the client list slowly, so the two runs overlap.
