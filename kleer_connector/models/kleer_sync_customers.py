@@ -28,6 +28,7 @@ from odoo.tools import split_every
 from .errors import KleerMappingError
 from .res_partner import (
     CANON_KEYS,
+    KLEER_COMPANY_FIELDS,
     canon_hash,
     client_hash,
     norm_key,
@@ -433,16 +434,18 @@ class KleerSync(models.AbstractModel):
                 if not canon["name"]:
                     raise KleerMappingError(self.env._("The Kleer client has no name."))
                 vals = maps.vals(canon)
-                vals.update(
+                # Kleer's client id is its customer number.
+                vals.update(customer_rank=1, ref=str(client.id))
+                # The company-dependent ones are set after create, for the
+                # batch at once (res.partner._kleer_prime_created).
+                own = {name: vals.pop(name) for name in KLEER_COMPANY_FIELDS if name in vals}
+                own.update(
                     kleer_client_id=client.id,
                     kleer_sync_hash=f"{canon_hash(canon)}:{client_hash(client)}",
                     kleer_state="synced",
-                    customer_rank=1,
-                    # Kleer's client id is its customer number.
-                    ref=str(client.id),
                 )
                 vals_list.append(vals)
-                done.append(client)
+                done.append((client, own))
             except Exception as exc:  # noqa: BLE001 - logged, the rest go on
                 fail(client, exc)
         if not vals_list:
@@ -452,19 +455,19 @@ class KleerSync(models.AbstractModel):
         # Partners whose VAT number is known to pass Odoo's check are created
         # without it (its query per partner); the others with it.
         checked = [maps.vat_accepted(vals) for vals in vals_list]
-        pairs = []
+        created = []
         for skip_check in (True, False):
             group = [
-                (c, v)
-                for c, v, ok in zip(done, vals_list, checked, strict=True)
+                (client, vals, own)
+                for (client, own), vals, ok in zip(done, vals_list, checked, strict=True)
                 if ok == skip_check
             ]
             if group:
                 model = Partner.with_context(no_vat_validation=True) if skip_check else Partner
-                pairs += self._kleer_partners_create(company, model, group, maps, fail)
-        for client, pid, vals in pairs:
-            index.add(pid, client.id, vals["kleer_sync_hash"])
-        stats["created"] += len(pairs)
+                created += self._kleer_partners_create(company, model, group, maps, fail)
+        for client, pid, own in created:
+            index.add(pid, client.id, own["kleer_sync_hash"])
+        stats["created"] += len(created)
 
     @api.model
     def _kleer_batch_defaults(self, Partner, vals_list):
@@ -490,33 +493,35 @@ class KleerSync(models.AbstractModel):
 
     @api.model
     def _kleer_partners_create(self, company, Partner, group, maps, fail):
-        """Create the partners of ``group`` ([(client, vals)]) in one batch;
-        when that fails, one by one, so that only the bad ones fail.
-        Returns [(client, partner id, vals)] of those created."""
+        """Create the partners of ``group`` ([(client, vals, own values)]) in
+        one batch; when that fails, one by one, so that only the bad ones
+        fail. Returns [(client, partner id, own values)] of those created."""
         try:
             with Partner.env.cr.savepoint():
-                partners = Partner.create([vals for _client, vals in group])
+                partners = Partner.create([vals for _client, vals, _own in group])
+                partners._kleer_prime_created([own for _client, _vals, own in group])
                 Partner.env.flush_all()
-            return [(c, pid, v) for (c, v), pid in zip(group, partners.ids, strict=True)]
+            return [(c, pid, own) for (c, _v, own), pid in zip(group, partners.ids, strict=True)]
         except Exception:  # noqa: BLE001 - find the bad record(s) one by one
             Partner.env.invalidate_all()
-        pairs = []
-        for client, vals in group:
+        created = []
+        for client, vals, own in group:
             try:
-                partner = self._kleer_customer_create(company, Partner, client, vals, maps)
-                pairs.append((client, partner.id, vals))
+                partner = self._kleer_customer_create(company, Partner, client, vals, own, maps)
+                created.append((client, partner.id, own))
             except Exception as exc:  # noqa: BLE001
                 Partner.env.invalidate_all()
                 fail(client, exc)
-        return pairs
+        return created
 
     @api.model
-    def _kleer_customer_create(self, company, Partner, client, vals, maps):
+    def _kleer_customer_create(self, company, Partner, client, vals, own, maps):
         """One partner; a VAT number Odoo's check refuses is kept as Kleer
         has it (see ``_ClientMaps.vat_refused``), with a warning."""
         try:
             with Partner.env.cr.savepoint():
                 partner = Partner.create(vals)
+                partner._kleer_prime_created([own])
                 Partner.env.flush_all()
             return partner
         except ValidationError:
@@ -525,6 +530,7 @@ class KleerSync(models.AbstractModel):
                 raise
         with Partner.env.cr.savepoint():
             partner = Partner.with_context(no_vat_validation=True).create(vals)
+            partner._kleer_prime_created([own])
             Partner.env.flush_all()
         self._kleer_log_vat_refused(company, partner, client)
         return partner

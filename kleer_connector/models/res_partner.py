@@ -28,6 +28,10 @@ PARTNER_STATES = [
     ("ignored", "Ignored"),
 ]
 
+# This module's company-dependent fields a pulled partner is created with
+# (see ResPartner._kleer_prime_created).
+KLEER_COMPANY_FIELDS = ("kleer_client_id", "kleer_state", "kleer_sync_hash", "kleer_delivery_type")
+
 # Kleer's foreign-id of a partner: the database id, which never changes.
 # (Odoo's ``ref`` is editable and not unique, so it cannot be the key.)
 FOREIGN_ID_PREFIX = "odoo-partner-"
@@ -202,6 +206,38 @@ class ResPartner(models.Model):
         if given and given <= values.keys():
             return values
         return super()._add_missing_default_values(values)
+
+    def _kleer_prime_created(self, own_values):
+        """Partners the customers pull has just created (``self``, in its
+        environment's company, without an image), before their flush: two
+        things Odoo works out record by record, done for the batch (a sixth
+        of a 10,000-client first pull, see BENCHMARKS.md).
+
+        - This module's company-dependent values (``own_values``: a dict per
+          partner, in ``self``'s order) go to the cache as values to write:
+          the flush writes them in its UPDATE of the computed columns. Given
+          to create, each costs an ir.default look-up per record and field.
+          Nothing is computed from them.
+        - image.mixin's stored sizes are ``image_1920`` resized, so empty
+          without an image: the cache is told so. Computed, each size is
+          written record by record.
+        """
+        cache = self.env.cache
+        for name in KLEER_COMPANY_FIELDS:
+            field = self._fields[name]
+            given = [
+                (pid, vals[name])
+                for pid, vals in zip(self._ids, own_values, strict=True)
+                if vals.get(name)
+            ]
+            if given:
+                records = self.browse([pid for pid, _value in given])
+                values = [field.convert_to_cache(value, records) for _pid, value in given]
+                cache.update(records, field, values, dirty=True)
+        for field in self._fields.values():
+            if isinstance(field, fields.Image) and field.store and field.related == "image_1920":
+                self.env.remove_to_compute(field, self)
+                cache.update(self, field, [field.convert_to_cache(False, self)] * len(self))
 
     # -- mapping ---------------------------------------------------------------
 

@@ -2,7 +2,11 @@
 matching rules, Odoo -> Kleer through the queue, the conflict rule, and the
 no-change run that writes and sends nothing."""
 
+import base64
+import io
 from unittest.mock import patch
+
+from PIL import Image
 
 from odoo.tests import tagged
 
@@ -305,9 +309,11 @@ class TestSyncCustomers(KleerCase):
 
     def test_pulled_partners_are_what_a_plain_create_makes(self):
         """The pull creates partners in batches, their defaults taken once per
-        batch instead of once per partner (issue 14): each must still be the
+        batch instead of once per partner, its company-dependent values and
+        the image sizes set for the batch (issue 14): each must still be the
         partner Odoo's own create makes of the same values, every stored
-        column included (computed fields, defaults, company-dependent values)."""
+        column included (computed fields, defaults, company-dependent values),
+        and get its image sizes when it is given an image."""
         self.company.kleer_customer_sync = "from_kleer"
         self.assertTrue(self.sync("categories"))
         self._realistic_clients()
@@ -354,6 +360,21 @@ class TestSyncCustomers(KleerCase):
         self.assertTrue(
             rows[pulled[0].id]["complete_name"] and rows[pulled[0].id]["email_normalized"]
         )
+        for partner in pulled:
+            self.assertEqual(partner.kleer_client_id, int(partner.ref))
+        self.assertEqual(set(pulled.mapped("kleer_state")), {"synced"})
+        # No image, no sizes; an image set later gets them as on any partner.
+        self.env.invalidate_all()
+        self.assertFalse(pulled.filtered("image_128") | twins.filtered("image_128"))
+        image = io.BytesIO()
+        Image.new("RGB", (300, 200), "blue").save(image, "PNG")
+        pulled[0].image_1920 = twins[0].image_1920 = base64.b64encode(image.getvalue())
+        self.env.flush_all()
+        self.env.invalidate_all()
+        for partner in pulled[0] | twins[0]:
+            self.assertEqual(
+                Image.open(io.BytesIO(base64.b64decode(partner.image_128))).size, (128, 85)
+            )
 
     def test_the_same_failure_each_run_is_one_open_entry(self):
         self.company.kleer_customer_sync = "from_kleer"
