@@ -232,6 +232,29 @@ def test_unreachable_write_is_transient_not_unknown():
         c.create_client(types.Client(name="A"))
 
 
+def test_the_network_reason_is_found_behind_wrappers():
+    """urllib3 and requests wrap the socket's error in several layers (args,
+    cause, context, ``reason``): both the "never sent" decision and the text
+    a person reads look through all of them, each exception once."""
+    refused = ConnectionRefusedError(111, "Connection refused")
+    try:
+        try:
+            raise refused
+        except OSError:
+            raise ValueError("pool") from RuntimeError("no strerror here")  # noqa: B904
+    except ValueError as wrapped:
+        inner = wrapped
+    outer = Exception(inner)
+    outer.reason = "a text, not an exception"
+    outer.__context__ = outer  # a loop
+    assert client_module._never_sent(outer)
+    assert client_module._cause(outer) == "Connection refused"
+    sent = Exception(OSError(104, "Connection reset by peer"))
+    assert not client_module._never_sent(sent)
+    assert client_module._cause(sent) == "Connection reset by peer"
+    assert client_module._cause(Exception("x" * 300)) == "x" * 200 + "…"
+
+
 @pytest.mark.parametrize("kind", ["malformed", "html", "entity"])
 def test_hostile_answers_to_reads(client, sb, kind):
     sb.faults.add(kind, method="GET", path="^/info$", times=None)

@@ -687,23 +687,27 @@ class KleerClient:
         return (units.pop() if len(units) == 1 else None), len(values)
 
 
-def _never_sent(exc):
-    """True when a ConnectionError happened while opening the connection, so
-    the request cannot have reached Kleer."""
+def _chain(exc):
+    """``exc`` and the exceptions behind it (its arguments, cause, context and
+    urllib3's ``reason``), each once, depth first: the nearest first."""
     stack, seen = [exc], set()
     while stack:
         cur = stack.pop()
         if cur is None or id(cur) in seen:
             continue
         seen.add(id(cur))
-        if isinstance(cur, (NewConnectionError, ConnectTimeoutError, ConnectionRefusedError)):
-            return True
+        yield cur
         reason = getattr(cur, "reason", None)
-        stack.extend(a for a in cur.args if isinstance(a, BaseException))
-        stack.extend(
-            (reason if isinstance(reason, BaseException) else None, cur.__cause__, cur.__context__)
-        )
-    return False
+        stack.append(reason if isinstance(reason, BaseException) else None)
+        stack.extend((cur.__context__, cur.__cause__))
+        stack.extend(a for a in reversed(cur.args) if isinstance(a, BaseException))
+
+
+def _never_sent(exc):
+    """True when a ConnectionError happened while opening the connection, so
+    the request cannot have reached Kleer."""
+    never = (NewConnectionError, ConnectTimeoutError, ConnectionRefusedError)
+    return any(isinstance(cur, never) for cur in _chain(exc))
 
 
 def _retry_after(value):
@@ -722,17 +726,9 @@ def _retry_after(value):
 def _cause(exc, limit=200):
     """The network's own reason for ``exc`` ("Connection refused", "timed
     out"), else its text, shortened: what a person can act on."""
-    stack, seen = [exc], set()
-    while stack:
-        cur = stack.pop()
-        if cur is None or id(cur) in seen:
-            continue
-        seen.add(id(cur))
+    for cur in _chain(exc):
         if isinstance(cur, OSError) and cur.strerror:
             return cur.strerror
-        stack.append(getattr(cur, "reason", None))
-        stack.append(cur.__cause__ or cur.__context__)
-        stack.extend(a for a in cur.args if isinstance(a, BaseException))
     text = str(exc)
     return text[:limit] + ("…" if len(text) > limit else "")
 
