@@ -5,10 +5,10 @@ draft, and what a job's state changes on the invoice (badge, activity, note).
 """
 
 from odoo import SUPERUSER_ID, api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 from odoo.tools import SQL
 
-from .tools import check_user_action
+from .tools import check_connector_create, check_connector_fields, check_user_action
 
 MOVE_STATES = [
     ("not_sent", "Not sent"),
@@ -33,6 +33,9 @@ KLEER_STEERING_FIELDS = (
 # items, so such a write skips account's line sync and balance check and
 # does not mark the invoice "manually modified".
 KLEER_BOOKKEEPING_FIELDS = frozenset(KLEER_STEERING_FIELDS) | {"kleer_state", "kleer_last_error"}
+# Set by the connector only: the steering fields, and the state, which says
+# whether confirming queues the invoice (_kleer_enqueue).
+KLEER_PROTECTED_FIELDS = (*KLEER_STEERING_FIELDS, "kleer_state")
 
 
 class AccountMove(models.Model):
@@ -138,14 +141,16 @@ class AccountMove(models.Model):
             },
         }
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # Nor born with them (a create, a copy, a default in the context).
+        check_connector_create(self, vals_list, KLEER_PROTECTED_FIELDS)
+        return super().create(vals_list)
+
     def write(self, vals):
-        # What the queue does with an invoice (update, certify, adopt) follows
-        # these: only the connector's own code, as superuser, sets them.
-        steering = sorted(set(vals) & set(KLEER_STEERING_FIELDS))
-        if steering and not self.env.su:
-            raise AccessError(
-                self.env._("Only the Kleer connector sets %(fields)s.", fields=", ".join(steering))
-            )
+        # What the queue does with an invoice (send, update, certify, adopt)
+        # follows these: only the connector's own code, as superuser, sets them.
+        check_connector_fields(self, vals, KLEER_PROTECTED_FIELDS)
         if vals.get("kleer_certified") and "kleer_certified_date" not in vals:
             vals = dict(vals, kleer_certified_date=fields.Datetime.now())
         if vals and self.env.su and set(vals) <= KLEER_BOOKKEEPING_FIELDS:
@@ -213,7 +218,7 @@ class AccountMove(models.Model):
                     "last_error": self.env._("The invoice was reset to draft in Odoo."),
                 }
             )
-            invoices.filtered("kleer_state").write({"kleer_state": "not_sent"})
+            invoices.filtered("kleer_state").sudo().write({"kleer_state": "not_sent"})
         return res
 
     def _kleer_check_draftable(self):

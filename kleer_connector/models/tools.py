@@ -107,6 +107,30 @@ def check_user_action(records, group=KLEER_USER):
     return records.sudo()
 
 
+def check_connector_fields(records, names, protected):
+    """Refuse ``protected`` fields among ``names`` unless the connector (as
+    superuser) writes them: what the queue acts on (a Kleer id, the doubt
+    flag, whether an invoice is in Kleer) is never set by a person, over
+    RPC least of all."""
+    if records.env.su:
+        return
+    refused = sorted(set(names) & set(protected))
+    if refused:
+        raise AccessError(
+            records.env._("Only the Kleer connector sets %(fields)s.", fields=", ".join(refused))
+        )
+
+
+def check_connector_create(records, vals_list, protected):
+    """``check_connector_fields`` for a create (or a copy): the protected
+    fields it gives a value, in its values or its context's defaults."""
+    if records.env.su:
+        return
+    given = {name for name in protected if records.env.context.get(f"default_{name}")}
+    given.update(name for vals in vals_list for name in protected if vals.get(name))
+    check_connector_fields(records, given, protected)
+
+
 SYNC_LOCK_TIMEOUT = 120  # seconds a job waits for a sync run of the same records
 
 

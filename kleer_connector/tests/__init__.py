@@ -24,3 +24,4 @@ from . import test_settings_screen
 from . import test_default_product
 from . import test_failure_counts
 from . import test_plain_words
+from . import test_security_records
