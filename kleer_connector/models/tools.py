@@ -131,6 +131,22 @@ def check_connector_create(records, vals_list, protected):
     check_connector_fields(records, given, protected)
 
 
+def check_connector_write(records, vals, protected):
+    """``check_connector_fields`` for a write, refusing only a change: Odoo's
+    partner merge writes back every field of the contact it keeps."""
+    if records.env.su:
+        return
+    changed = set()
+    for name in set(vals) & set(protected):
+        field = records._fields[name]
+        for record in records:
+            value = field.convert_to_record(field.convert_to_cache(vals[name], record), record)
+            if value != record[name]:
+                changed.add(name)
+                break
+    check_connector_fields(records, changed, protected)
+
+
 SYNC_LOCK_TIMEOUT = 120  # seconds a job waits for a sync run of the same records
 
 

@@ -4,10 +4,11 @@ product. A person who may edit the record may not set these (over RPC, or
 through a create, a default or a computed field's inverse): each would keep
 an invoice out of Kleer's books or put it on another Kleer record."""
 
+from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
-from .test_invoice_common import InvoiceCase
+from .test_invoice_common import SEEDED_CLIENT, SEEDED_PRODUCT, InvoiceCase
 
 
 @tagged("post_install", "-at_install")
@@ -57,3 +58,99 @@ class TestInvoiceFieldsAsUser(InvoiceCase):
         self.assertEqual(self.job_of(move).state, "ignored")
         move.action_post()
         self.assertEqual(move.kleer_state, "queued")
+
+
+@tagged("post_install", "-at_install")
+class TestMasterDataIdsAsUser(InvoiceCase):
+    """Who may edit customers (Contact Creation) or products (Product
+    Creation), Kleer users or not, may not point them at a Kleer record."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.contacts = cls.company_user(
+            "kleer_contacts", "base.group_user,base.group_partner_manager"
+        )
+        cls.billing_contacts = cls.company_user(
+            "kleer_billing_contacts",
+            "base.group_user,base.group_partner_manager,account.group_account_invoice",
+        )
+        cls.products = cls.company_user(
+            "kleer_products", "base.group_user,product.group_product_manager"
+        )
+        cls.newcomer = cls.env["res.partner"].create(
+            {"name": "Ny Kund AB", "is_company": True, "country_id": cls.env.ref("base.se").id}
+        )
+
+    def test_a_customer_cannot_be_pointed_at_another_kleer_client(self):
+        """With another customer's Kleer id, this customer's invoices would be
+        booked on that client in Kleer, and the client's name and address
+        overwritten with this customer's; without the doubt flag, a client
+        whose creation's answer was lost would be created twice."""
+        self.newcomer.kleer_check_remote = fields.Datetime.now()  # (the connector's)
+        for user in (self.contacts, self.billing_contacts):
+            newcomer = self.newcomer.with_user(user)
+            Partner = self.env["res.partner"].with_user(user)
+            for vals in (
+                {"kleer_client_id": SEEDED_CLIENT},
+                {"kleer_check_remote": False, "name": "Ny Kund AB"},
+                {"kleer_sync_hash": "x:y"},
+            ):
+                with self.subTest(user=user.login, vals=vals), self.assertRaises(AccessError):
+                    newcomer.write(vals)
+            for vals, context in [
+                ({"kleer_client_id": SEEDED_CLIENT}, {}),
+                ({}, {"default_kleer_client_id": SEEDED_CLIENT}),
+            ]:
+                with self.subTest(user=user.login, vals=vals), self.assertRaises(AccessError):
+                    Partner.with_context(**context).create(dict(vals, name="Kopia AB"))
+            # Their own edits go through.
+            newcomer.write({"phone": "+46 8 123 45 67"})
+        self.assertFalse(self.newcomer.kleer_client_id)
+        # Its first invoice creates its own client in Kleer.
+        move = self.consulting_invoice(partner=self.newcomer)
+        self.process_queue()
+        self.assertEqual(move.kleer_state, "draft")
+        self.assertNotEqual(self.newcomer.kleer_client_id, SEEDED_CLIENT)
+        self.assertEqual(self.stored(move)["client-ref"]["id"], str(self.newcomer.kleer_client_id))
+        seeded = self.sandbox.state.client(self.sandbox.company_id, SEEDED_CLIENT)
+        self.assertEqual(seeded["name"], "Kund AB")  # the other client untouched
+
+    def test_contacts_linked_to_kleer_can_still_be_merged(self):
+        """Odoo's merge writes every field of the contact it keeps back to
+        it: its own Kleer id, unchanged, is no change."""
+        duplicate = self.env["res.partner"].create(
+            {"name": "Kund AB (dubblett)", "email": self.customer.email}
+        )
+        # (Odoo's merge reads fields only Access Rights and Invoicing may read.)
+        erp = self.company_user(
+            "kleer_merge",
+            "base.group_user,base.group_erp_manager,base.group_partner_manager,"
+            "account.group_account_invoice",
+        )
+        wizard = self.env["base.partner.merge.automatic.wizard"].with_user(erp)
+        wizard._merge((self.customer | duplicate).ids, self.customer)
+        self.assertFalse(duplicate.exists())
+        self.assertEqual(self.customer.kleer_client_id, SEEDED_CLIENT)
+
+    def test_a_product_cannot_be_pointed_at_another_kleer_product(self):
+        self.book.kleer_check_remote = fields.Datetime.now()  # (the connector's)
+        book = self.book.with_user(self.products)
+        for record, vals in [
+            (book, {"kleer_product_id": SEEDED_PRODUCT}),
+            (book, {"kleer_check_remote": False}),
+            # Through the template's field (computed, with an inverse).
+            (book.product_tmpl_id, {"kleer_product_id": SEEDED_PRODUCT}),
+        ]:
+            with self.subTest(model=record._name, vals=vals), self.assertRaises(AccessError):
+                record.write(vals)
+        Template = self.env["product.template"].with_user(self.products)
+        # A new template's inverse runs before its variant exists: a no-op.
+        created = Template.create({"name": "Kopia", "kleer_product_id": SEEDED_PRODUCT})
+        self.assertFalse(created.product_variant_id.kleer_product_id)
+        with self.assertRaises(AccessError):
+            self.env["product.product"].with_user(self.products).create(
+                {"name": "Kopia 2", "kleer_product_id": SEEDED_PRODUCT}
+            )
+        book.write({"list_price": 250})
+        self.assertFalse(self.book.kleer_product_id)
