@@ -308,6 +308,11 @@ class AccountMove(models.Model):
         if pdf:
             files.append(pdf)
         for attachment in self.kleer_attachment_ids.sudo():
+            # The invoice's own only (the field's domain binds the form, not
+            # RPC): sent as superuser, anything else may be what its linker
+            # cannot read.
+            if attachment.res_model != self._name or attachment.res_id != self.id:
+                continue
             if attachment.raw:
                 files.append(kt.File(attachment.name, attachment.raw))
         return files or None

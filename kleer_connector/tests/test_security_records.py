@@ -4,7 +4,7 @@ product. A person who may edit the record may not set these (over RPC, or
 through a create, a default or a computed field's inverse): each would keep
 an invoice out of Kleer's books or put it on another Kleer record."""
 
-from odoo import fields
+from odoo import Command, fields
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
@@ -47,6 +47,39 @@ class TestInvoiceFieldsAsUser(InvoiceCase):
         self.assertEqual(
             self.stored(move)["foreign-id"], move._kleer_foreign_id(), "the invoice is in Kleer"
         )
+
+    def test_only_the_invoices_own_attachments_go_to_kleer(self):
+        """ "Also send to Kleer" offers the invoice's attachments; over RPC a
+        billing user could link any attachment of the database, and the
+        queue (superuser) would send what they may not even read."""
+        secret = self.env["ir.attachment"].create(
+            {
+                "name": "lonelista.csv",
+                "raw": b"namn;lon\nBertil;60000\n",
+            }
+        )
+        with self.assertRaises(AccessError):
+            secret.with_user(self.billing).read(["raw"])
+        move = self.consulting_invoice(post=False).with_user(self.billing)
+        own = (
+            self.env["ir.attachment"]
+            .with_user(self.billing)
+            .create(
+                {
+                    "name": "tidrapport.csv",
+                    "raw": b"datum;timmar\n",
+                    "res_model": "account.move",
+                    "res_id": move.id,
+                }
+            )
+        )
+        move.write({"kleer_attachment_ids": [Command.set((own | secret).ids)]})
+        move.action_post()
+        self.process_queue()
+        self.assertEqual(move.kleer_state, "draft")
+        names = [f["filename"] for f in self.stored(move)["files"]]
+        self.assertIn("tidrapport.csv", names)
+        self.assertNotIn("lonelista.csv", names)
 
     def test_reset_to_draft_by_the_billing_user_still_works(self):
         """The connector's own bookkeeping of a reset (the state back to "not
