@@ -33,9 +33,10 @@ KLEER_STEERING_FIELDS = (
 # items, so such a write skips account's line sync and balance check and
 # does not mark the invoice "manually modified".
 KLEER_BOOKKEEPING_FIELDS = frozenset(KLEER_STEERING_FIELDS) | {"kleer_state", "kleer_last_error"}
-# Set by the connector only: the steering fields, and the state, which says
-# whether confirming queues the invoice (_kleer_enqueue).
-KLEER_PROTECTED_FIELDS = (*KLEER_STEERING_FIELDS, "kleer_state")
+# Set by the connector only: the steering fields, the state, which says
+# whether confirming queues the invoice (_kleer_enqueue), and the to-do the
+# queue updates and completes as superuser (_kleer_schedule_activity).
+KLEER_PROTECTED_FIELDS = (*KLEER_STEERING_FIELDS, "kleer_state", "kleer_activity_id")
 
 
 class AccountMove(models.Model):

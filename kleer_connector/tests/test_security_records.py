@@ -81,6 +81,37 @@ class TestInvoiceFieldsAsUser(InvoiceCase):
         self.assertIn("tidrapport.csv", names)
         self.assertNotIn("lonelista.csv", names)
 
+    def test_the_kleer_activity_is_the_connectors(self):
+        """The to-do the connector keeps on an invoice is updated and marked
+        done by the queue, as superuser: a billing user who could point it at
+        any activity would have Kleer's messages overwrite, then complete,
+        someone else's to-do on a record they may not see."""
+        other = self.create_company("Annat Bolag AB")
+        lead = self.env["res.partner"].create({"name": "Hemlig kund", "company_id": other.id})
+        todo = lead.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary="Ring om avtalet",
+            note="Förhandla priset",
+            user_id=self.env.ref("base.user_admin").id,
+        )
+        move = self.consulting_invoice(post=False).with_user(self.billing)
+        with self.assertRaises(AccessError):
+            move.write({"kleer_activity_id": todo.id})
+        # Refused by Kleer, then sent: the connector's own to-do comes and goes.
+        self.refuse_invoices()
+        move.action_post()
+        self.process_queue()
+        self.assertEqual(move.kleer_state, "failed")
+        self.assertNotEqual(move.kleer_activity_id, todo)
+        self.reprocess_and_run(move)
+        self.assertEqual(move.kleer_state, "draft")
+        self.assertTrue(todo.exists())
+        self.assertEqual((todo.active, str(todo.note)), (True, "<p>Förhandla priset</p>"))
+
+    def reprocess_and_run(self, move):
+        self.job_of(move).action_reprocess()
+        self.process_queue()
+
     def test_reset_to_draft_by_the_billing_user_still_works(self):
         """The connector's own bookkeeping of a reset (the state back to "not
         sent") is not the user's write."""
