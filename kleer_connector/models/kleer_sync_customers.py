@@ -110,15 +110,27 @@ class _PartnerIndex:
             """,
             {"c": str(company.id), "cid": company.id},
         )
+        rows = env.cr.fetchall()
+        # The partners of Odoo's users and companies: never adopted by a
+        # client (a foreign-id or VAT anyone can type in Kleer), never
+        # written from Kleer (their e-mail is where a password reset goes).
+        env["res.users"].flush_model(["partner_id", "share"])
+        env.cr.execute(
+            "SELECT partner_id FROM res_users WHERE NOT share "
+            "UNION SELECT partner_id FROM res_company"
+        )
+        self.odoo_only = {row[0] for row in env.cr.fetchall()}
         self.by_kleer = {}
         self.by_key = {}
         self.claimed = {}
         self.hashes = {}
-        for pid, vat, orgno, kleer_id, sync_hash in env.cr.fetchall():
+        for pid, vat, orgno, kleer_id, sync_hash in rows:
             self.hashes[pid] = sync_hash
             if kleer_id:
                 self.by_kleer.setdefault(kleer_id, pid)
                 self.claimed[pid] = kleer_id
+            if pid in self.odoo_only:
+                continue
             for key in {norm_key(vat), norm_key(orgno)}:
                 if len(key) >= 6:
                     self.by_key.setdefault(key, []).append(pid)
@@ -128,7 +140,11 @@ class _PartnerIndex:
         if pid:
             return pid
         pid = partner_id_from_foreign(client.foreign_id)
-        if pid in self.hashes and self.claimed.get(pid, client.id) == client.id:
+        if (
+            pid in self.hashes
+            and pid not in self.odoo_only
+            and self.claimed.get(pid, client.id) == client.id
+        ):
             return self._claim(pid, client.id)
         for key in (norm_key(client.vat_nr), norm_key(client.orgno)):
             for pid in self.by_key.get(key, ()) if len(key) >= 6 else ():
@@ -360,7 +376,9 @@ class KleerSync(models.AbstractModel):
                 pid = index.match(client)
                 if pid is None:
                     new.append(client)
-                elif split_hash(index.hashes[pid])[1] == client_hash(client):
+                elif pid in index.odoo_only or split_hash(index.hashes[pid])[1] == client_hash(
+                    client
+                ):
                     stats["unchanged"] += 1
                 else:
                     changed.append((client, pid))

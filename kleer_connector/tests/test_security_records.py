@@ -8,6 +8,9 @@ from odoo import Command, fields
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
+from ..kleer_api.sandbox.seed import _address, client_element
+from ..models.res_partner import partner_foreign_id
+from .common import KleerCase
 from .test_invoice_common import SEEDED_CLIENT, SEEDED_PRODUCT, InvoiceCase
 
 
@@ -218,3 +221,36 @@ class TestMasterDataIdsAsUser(InvoiceCase):
             )
         book.write({"list_price": 250})
         self.assertFalse(self.book.kleer_product_id)
+
+
+@tagged("post_install", "-at_install")
+class TestPullTakesNoUsersContact(KleerCase):
+    def test_a_kleer_client_cannot_take_over_a_users_contact(self):
+        """The customers pull adopts the partner a Kleer client names by its
+        foreign-id (or VAT) and writes Kleer's name and e-mail on it. Anyone
+        who edits clients in Kleer could name the partner of an Odoo user
+        (the address Odoo sends that user's password reset to) or the
+        company's own: those stay Odoo's, the client comes in as a partner of
+        its own."""
+        admin = self.env.ref("base.user_admin").partner_id
+        own = self.company.partner_id
+        before = {partner: (partner.name, partner.email) for partner in admin | own}
+        for partner in admin | own:
+            client = client_element(
+                "Angripare AB",
+                "",
+                "angripare@example.com",
+                _address("Väg 1", "123 45", "Umeå"),
+                1,
+                "Organisation",
+            )
+            client.find("foreign-id").text = partner_foreign_id(partner.id)
+            self.sandbox.state.create_client(self.sandbox.company_id, client)
+        self.company.kleer_customer_sync = "from_kleer"
+        self.assertTrue(self.env["kleer.sync"]._run_sync("customers", self.company))
+        self.env.invalidate_all()
+        for partner, (name, email) in before.items():
+            self.assertEqual((partner.name, partner.email), (name, email))
+            self.assertFalse(partner.kleer_client_id)
+        Partner = self.env["res.partner"]
+        self.assertEqual(Partner.search_count([("email", "=", "angripare@example.com")]), 2)
