@@ -10,6 +10,7 @@ transaction that registers the payment, under a lock on the invoice.
 
 from odoo import fields, models
 
+from ..kleer_api import KleerAmountMismatch
 from ..kleer_api.money import from_ore, round_to_ore
 from .tools import reader_env
 
@@ -59,11 +60,33 @@ class AccountMove(models.Model):
             vals["kleer_last_payment_date"] = invoice.last_payment_date or False
         result = False
         if register and state in ("partial", "paid"):
+            self._kleer_check_paid_total(invoice)
             result = self._kleer_payment_register(total - remaining, remaining, invoice)
         if vals:
             self.write(vals)
             result = result or "state"
         return result
+
+    def _kleer_check_paid_total(self, invoice):
+        """What Kleer shows as paid is registered only when Kleer's total is
+        Odoo's: an invoice whose draft was corrected and certified by hand in
+        Kleer may hold another, and Odoo would then record more (or less)
+        than the customer paid. A list without amounts (not seen: the XSD
+        and the sandbox have them) is taken as before: the connector
+        certifies only equal amounts (``_kleer_check_before_certify``)."""
+        kleer, odoo = self._kleer_amounts(invoice)
+        if None in kleer or kleer == odoo:
+            return
+        raise KleerAmountMismatch(
+            reader_env(self)._(
+                "%(move)s: Kleer's invoice (Kleer id %(id)s) is %(ka)s excl. VAT and %(kv)s VAT, "
+                "Odoo's %(oa)s and %(ov)s: what was paid in Kleer is not registered in Odoo. "
+                "Register the payment by hand, or make the amounts agree, then Reprocess.",
+                move=self.display_name,
+                id=invoice.id,
+                **self._kleer_amount_words(kleer, odoo),
+            )
+        )
 
     def _kleer_payment_register(self, kleer_paid, remaining, invoice):
         """Register in Odoo what Kleer shows as paid beyond what Odoo shows."""

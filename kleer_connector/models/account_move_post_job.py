@@ -106,16 +106,9 @@ class AccountMove(models.Model):
                     id=remote.id,
                 )
             )
-        sign = -1 if self.move_type == "out_refund" else 1
-        odoo = (sign * to_ore(self.amount_untaxed), sign * to_ore(self.amount_tax))
-        kleer = (remote.amount, remote.vat_amount)
+        kleer, odoo = self._kleer_amounts(remote)
         if kleer == odoo:
             return
-        currency = self.currency_id.name
-
-        def fmt(ore):
-            return "?" if ore is None else f"{from_ore(ore)} {currency}"
-
         exchange = client.last_exchange
         raise KleerAmountMismatch(
             reader_env(self)._(
@@ -124,17 +117,30 @@ class AccountMove(models.Model):
                 "Check the Kleer VAT unit in the settings, or correct the draft in Kleer, then "
                 "Reprocess.",
                 move=self.display_name,
-                ka=fmt(kleer[0]),
-                kv=fmt(kleer[1]),
-                oa=fmt(odoo[0]),
-                ov=fmt(odoo[1]),
                 id=remote.id,
+                **self._kleer_amount_words(kleer, odoo),
             ),
             method=exchange.method if exchange else None,
             url=exchange.url if exchange else None,
             status=exchange.status if exchange else None,
             response_body=exchange.response_body if exchange else None,
         )
+
+    def _kleer_amounts(self, remote):
+        """(Kleer's, Odoo's) amount excl. VAT and VAT of this invoice, in öre,
+        as Kleer holds them (credit notes negative): equal to the öre when
+        Kleer books what Odoo booked."""
+        sign = -1 if self.move_type == "out_refund" else 1
+        odoo = (sign * to_ore(self.amount_untaxed), sign * to_ore(self.amount_tax))
+        return (remote.amount, remote.vat_amount), odoo
+
+    def _kleer_amount_words(self, kleer, odoo):
+        currency = self.currency_id.name
+
+        def fmt(ore):
+            return "?" if ore is None else f"{from_ore(ore)} {currency}"
+
+        return {"ka": fmt(kleer[0]), "kv": fmt(kleer[1]), "oa": fmt(odoo[0]), "ov": fmt(odoo[1])}
 
     def _kleer_store_certified(self, client):
         """After certify: Kleer must show the invoice certified and numbered."""

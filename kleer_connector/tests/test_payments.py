@@ -362,6 +362,40 @@ class TestPayments(InvoiceCase):
         self.assertEqual(len(self.payments(move)), 1)
         self.assertEqual(move.kleer_payment_state, "paid")
 
+    def test_paid_against_another_total_in_kleer_is_not_registered(self):
+        """A draft corrected and certified by hand in Kleer may hold another
+        total than Odoo's: what Kleer shows as paid is then not registered
+        (Odoo would record 3,000 paid where the customer paid 2,500), and
+        the log says why, once however many runs."""
+        move = self.certified_invoice()
+        self.assertEqual((move.amount_untaxed, move.amount_tax), (2400, 600))
+        store = self.sandbox.state
+        with store.lock:
+            stored = store._company(self.sandbox.company_id).objects["client-invoice"]
+            stored = stored[move.kleer_invoice_id]
+            for tag, ore in (("amount", 200000), ("vat", 50000), ("remaining", 250000)):
+                stored.find(tag).text = str(ore)
+        self.pay_in_kleer(move)
+        with mute_logger(*MUTE):
+            self.assertIn("1 failed", self.sync())
+            self.assertIn("1 failed", self.sync())
+        self.assertFalse(self.payments(move) or self.keys(move))
+        self.assertEqual(move.payment_state, "not_paid")
+        job = self.env["kleer.job"].search(
+            [("operation", "=", "payment"), ("kleer_ref", "=", move.kleer_invoice_id)]
+        )
+        self.assertEqual((job.state, job.error_kind), ("failed", "amount_mismatch"))
+        self.assertIn("2000.00 SEK excl. VAT and 500.00 SEK VAT", job.last_error)
+        self.assertIn("2400.00 SEK and 600.00 SEK", job.last_error)
+        self.assertIn("not registered in Odoo", job.last_error)
+        self.assertEqual(len(job.log_ids.filtered(lambda log: log.state == "open")), 1)
+        # Settled by hand in Odoo, the invoice is no longer read.
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=move.ids
+        ).create({})._create_payments()
+        self.assertEqual(move.payment_state, "paid")
+        self.assertIn("0 invoices read", self.sync())
+
     def test_journal_must_be_bank_or_cash_of_the_company(self):
         with self.assertRaises(ValidationError):
             self.company.kleer_payment_journal_id = self.sale_journal
