@@ -5,6 +5,7 @@ from . import res_config_settings
 from . import kleer_log
 from . import kleer_job
 from . import kleer_history
+from . import kleer_protected
 from . import kleer_sync
 from . import res_partner
 from . import res_partner_category

@@ -1,14 +1,11 @@
-from odoo import api, fields, models
-
-from .tools import check_connector_create, check_connector_write
-
-# Set by the connector only: the Kleer product rows are sent with, and what
-# says whether it exists there (tools.check_connector_fields).
-KLEER_PROTECTED_FIELDS = ("kleer_product_id", "kleer_check_remote", "kleer_sync_hash")
+from odoo import fields, models
 
 
 class ProductProduct(models.Model):
-    _inherit = "product.product"
+    _name = "product.product"
+    _inherit = ["product.product", "kleer.protected.mixin"]
+    # The Kleer product rows are sent with, and whether it exists there.
+    _kleer_protected_fields = ("kleer_product_id", "kleer_check_remote", "kleer_sync_hash")
 
     kleer_product_id = fields.Integer(
         "Kleer product id", company_dependent=True, copy=False, readonly=True, index=True
@@ -21,15 +18,6 @@ class ProductProduct(models.Model):
         help="Kleer was asked to create this product and its answer is not known: it is "
         "looked up in Kleer before it is created again.",
     )
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        check_connector_create(self, vals_list, KLEER_PROTECTED_FIELDS)
-        return super().create(vals_list)
-
-    def write(self, vals):
-        check_connector_write(self, vals, KLEER_PROTECTED_FIELDS)
-        return super().write(vals)
 
 
 class ProductTemplate(models.Model):

@@ -18,7 +18,7 @@ from odoo import api, fields, models
 
 from ..kleer_api.types import Address, Client
 from .errors import KleerMappingError
-from .tools import check_connector_create, check_connector_write, reader_env
+from .tools import reader_env
 
 PARTNER_STATES = [
     ("not_sent", "Not sent"),
@@ -31,9 +31,6 @@ PARTNER_STATES = [
 # This module's company-dependent fields a pulled partner is created with
 # (see ResPartner._kleer_prime_created).
 KLEER_COMPANY_FIELDS = ("kleer_client_id", "kleer_state", "kleer_sync_hash", "kleer_delivery_type")
-# Set by the connector only: the Kleer client invoices and updates go to,
-# and what says whether it exists there (tools.check_connector_fields).
-KLEER_PROTECTED_FIELDS = ("kleer_client_id", "kleer_check_remote", "kleer_sync_hash")
 
 # Kleer's foreign-id of a partner: the database id, which never changes.
 # (Odoo's ``ref`` is editable and not unique, so it cannot be the key.)
@@ -160,7 +157,9 @@ def term_days(term):
 
 class ResPartner(models.Model):
     _name = "res.partner"
-    _inherit = ["res.partner", "kleer.history.mixin"]
+    _inherit = ["res.partner", "kleer.history.mixin", "kleer.protected.mixin"]
+    # The Kleer client invoices and updates go to, and whether it exists there.
+    _kleer_protected_fields = ("kleer_client_id", "kleer_check_remote", "kleer_sync_hash")
 
     # Per company: a partner may be a different client in each company's Kleer.
     kleer_client_id = fields.Integer(
@@ -195,15 +194,6 @@ class ResPartner(models.Model):
         help="Kleer was asked to create this client and its answer is not known: it is "
         "looked up in Kleer before it is created again.",
     )
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        check_connector_create(self, vals_list, KLEER_PROTECTED_FIELDS)
-        return super().create(vals_list)
-
-    def write(self, vals):
-        check_connector_write(self, vals, KLEER_PROTECTED_FIELDS)
-        return super().write(vals)
 
     @api.model
     def _add_missing_default_values(self, values):
