@@ -60,7 +60,6 @@ class AccountMove(models.Model):
             vals["kleer_last_payment_date"] = invoice.last_payment_date or False
         result = False
         if register and state in ("partial", "paid"):
-            self._kleer_check_paid_total(invoice)
             result = self._kleer_payment_register(total - remaining, remaining, invoice)
         if vals:
             self.write(vals)
@@ -104,6 +103,8 @@ class AccountMove(models.Model):
         due = round_to_ore(self.amount_residual) - remaining
         if due <= 0:
             return False  # already paid in Odoo (by hand, or an earlier run)
+        # Only now: an invoice with nothing to register is no finding.
+        self._kleer_check_paid_total(invoice)
         # The exactly-once key, in this transaction: a key already there means
         # this payment was registered once (and perhaps undone by a person).
         cr.execute(
